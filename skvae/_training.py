@@ -1,0 +1,238 @@
+"""Minibatch training loop for :class:`~skvae._module.VAEModule`.
+
+In-memory tensors are sliced with a random permutation each epoch (no
+DataLoader); Adam with gradient clipping; optional KL warm-up and early
+stopping on a validation split that restores the best weights. Torch only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from ._module import VAEModule
+
+#: Gradients are clipped to this global norm (guards against rare spikes).
+MAX_GRAD_NORM = 100.0
+_EVAL_CHUNK = 8192
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train` (see the estimators for meanings)."""
+
+    max_iter: int = 200
+    batch_size: int = 128
+    beta: float = 1.0
+    kl_warmup: int = 0
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    verbose: int = 0
+
+
+@dataclass
+class TrainResult:
+    """What a call to :func:`train` learned about the run."""
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    best_loss: float = float("inf")
+    best_validation_score: float = -float("inf")
+    n_iter: int = 0
+    converged: bool = False
+    interrupted: bool = False
+
+
+def make_optimizer(module: VAEModule, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam; the fused kernel where torch offers it for the device."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - old torch
+        return torch.optim.Adam(params, lr=learning_rate)
+
+
+def move_optimizer_state(
+    optimizer: torch.optim.Optimizer, device: torch.device
+) -> None:
+    """Move Adam's moment buffers to ``device`` (in place)."""
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                state[key] = value.to(device)
+
+
+def kl_weight(beta: float, kl_warmup: int, epoch: int) -> float:
+    """Linear KL warm-up: ``beta * min(1, (epoch + 1) / kl_warmup)``."""
+    if kl_warmup <= 0:
+        return beta
+    return beta * min(1.0, (epoch + 1) / kl_warmup)
+
+
+def run_epoch(
+    module: VAEModule,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    batch_size: int,
+    kl_weight: float,
+    generator: torch.Generator,
+    condition: torch.Tensor | None = None,
+) -> float:
+    """One pass over ``x`` in random minibatches; returns the mean loss per row.
+
+    Raises
+    ------
+    FloatingPointError
+        If the loss became non-finite.
+    """
+    n = x.shape[0]
+    device = x.device
+    perm = torch.randperm(n, generator=generator, device=device)
+    noise = torch.randn(
+        n, module.n_components, generator=generator, device=device, dtype=x.dtype
+    )
+    params = [p for p in module.parameters() if p.requires_grad]
+    total = torch.zeros((), device=device)
+    module.train()
+    for start in range(0, n, batch_size):
+        idx = perm[start : start + batch_size]
+        xb = x.index_select(0, idx)
+        mb = None if mask is None else mask.index_select(0, idx)
+        cb = None if condition is None else condition.index_select(0, idx)
+        recon, kl = module.loss_terms(xb, mb, noise[start : start + batch_size], cb)
+        loss = (recon + kl_weight * kl).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
+        optimizer.step()
+        total += loss.detach() * idx.shape[0]
+    mean_loss = float(total) / n
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(
+            "Training diverged: the loss became non-finite. Lower learning_rate, "
+            "or check X for extreme values."
+        )
+    return mean_loss
+
+
+@torch.no_grad()
+def negative_elbo(
+    module: VAEModule,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    beta: float,
+    seed: int,
+    condition: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-row negative ELBO with fixed noise (repeatable), shape (n,)."""
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    noise = torch.randn(
+        x.shape[0], module.n_components, generator=gen, device=x.device, dtype=x.dtype
+    )
+    out = []
+    for start in range(0, x.shape[0], _EVAL_CHUNK):
+        sl = slice(start, start + _EVAL_CHUNK)
+        recon, kl = module.loss_terms(
+            x[sl],
+            None if mask is None else mask[sl],
+            noise[sl],
+            None if condition is None else condition[sl],
+        )
+        out.append(recon + beta * kl)
+    return torch.cat(out)
+
+
+def _progress(config: TrainConfig):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=config.max_iter,
+        desc="skvae fit",
+        unit="epoch",
+        disable=not config.verbose,
+        leave=True,
+    )
+
+
+def train(
+    module: VAEModule,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    config: TrainConfig,
+    *,
+    generator: torch.Generator,
+    validation: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    condition: torch.Tensor | None = None,
+    validation_condition: torch.Tensor | None = None,
+    eval_seed: int = 0,
+) -> TrainResult:
+    """Train ``module`` in place for at most ``config.max_iter`` epochs.
+
+    Stops when the monitored quantity (training loss, or the validation ELBO
+    when ``validation`` is given) has not improved by more than ``tol`` for
+    ``n_iter_no_change`` epochs after the KL warm-up. With a validation set,
+    the best weights are restored at the end. Ctrl-C stops training with a
+    warning and keeps the best weights.
+    """
+    result = TrainResult()
+    best_state = None
+    no_improvement = 0
+    bar = _progress(config)
+    try:
+        for epoch in range(config.max_iter):
+            weight = kl_weight(config.beta, config.kl_warmup, epoch)
+            loss = run_epoch(
+                module,
+                optimizer,
+                x,
+                mask,
+                batch_size=config.batch_size,
+                kl_weight=weight,
+                generator=generator,
+                condition=condition,
+            )
+            result.loss_curve.append(loss)
+            result.n_iter = epoch + 1
+            warming_up = epoch + 1 < config.kl_warmup
+            postfix = {"loss": f"{loss:.4g}"}
+            if validation is not None:
+                score = -float(
+                    negative_elbo(
+                        module,
+                        *validation,
+                        beta=config.beta,
+                        seed=eval_seed,
+                        condition=validation_condition,
+                    ).mean()
+                )
+                result.validation_scores.append(score)
+                postfix["val_elbo"] = f"{score:.4g}"
+                improved = score > result.best_validation_score + config.tol
+                if score > result.best_validation_score:
+                    result.best_validation_score = score
+                    best_state = copy.deepcopy(module.state_dict())
+            else:
+                improved = loss < result.best_loss - config.tol
+            result.best_loss = min(result.best_loss, loss)
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(1)
+            no_improvement = 0 if (improved or warming_up) else no_improvement + 1
+            if no_improvement >= config.n_iter_no_change:
+                result.converged = True
+                break
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.", stacklevel=3)
+        result.interrupted = True
+    finally:
+        bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return result
