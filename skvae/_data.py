@@ -141,7 +141,9 @@ class TabularSchema:
             x = torch.as_tensor(X[:, self.order], dtype=torch.float32, device=device)
         n_gauss, n_bern = self.block_sizes
         if n_bern:
-            _check_bernoulli_range(x[:, n_gauss:], "transform")
+            _check_bernoulli_range(
+                x[:, n_gauss:], "transform", self.order[n_gauss:].tolist()
+            )
         if n_gauss:
             g = x[:, :n_gauss] if n_bern else x
             g.sub_(torch.as_tensor(self.mean, dtype=x.dtype, device=x.device))
@@ -177,11 +179,16 @@ class TabularSchema:
         return out
 
 
-def _check_bernoulli_range(values, when: str) -> None:
+def _check_bernoulli_range(values, when: str, names=None) -> None:
     lib = torch if isinstance(values, torch.Tensor) else np
-    if values.shape[1] and bool(lib.any((values < 0) | (values > 1))):
-        raise ValueError(
-            "Columns modelled as Bernoulli need values in [0, 1]; found values "
-            f"outside that range at {when}. Scale the data to [0, 1] or use "
-            "likelihood='gaussian'."
-        )
+    bad = lib.any((values < 0) | (values > 1), 0) if values.shape[1] else None
+    if bad is None or not bool(bad.any()):
+        return
+    cols = np.flatnonzero(np.asarray(bad.cpu() if lib is torch else bad))
+    which = [names[c] for c in cols] if names is not None else cols.tolist()
+    raise ValueError(
+        f"Columns modelled as Bernoulli need values in [0, 1]; column(s) "
+        f"{which[:10]} have values outside that range at {when}. ('auto' makes "
+        "a column Bernoulli when its training values are exactly {0, 1}.) Scale "
+        "the data to [0, 1] or pass likelihood='gaussian' (or a dict per column)."
+    )

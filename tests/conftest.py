@@ -1,0 +1,52 @@
+"""Shared fixtures: small real datasets and fitted models reused across tests."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from skvae import VAETransformer
+
+
+def _devices():
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    return devices
+
+
+@pytest.fixture(params=_devices())
+def device(request):
+    """Every test using it runs on the CPU, and on CUDA when there is one."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="session")
+def fitted_digits(digits_split):
+    """An 8-d VAE trained on 70% of load_digits (pixels in [0, 1])."""
+    X_train = digits_split[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VAETransformer(n_components=8, max_iter=60, random_state=0, device="cpu")
+        return vae.fit(X_train)
+
+
+@pytest.fixture(scope="session")
+def gaussian_table():
+    """400 x 6 table from a 2-factor linear model, in mixed units."""
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(400, 2))
+    W = rng.normal(size=(2, 6))
+    X = Z @ W + 0.3 * rng.normal(size=(400, 6))
+    return X * np.array([1, 10, 100, 0.1, 1, 5]) + np.array([0, 5, -50, 2, 1, 0])
