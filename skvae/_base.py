@@ -165,13 +165,18 @@ class _BaseVAE(BaseEstimator):
             module.cpu()
 
     # ------------------------------------------------------------------ fit
-    def _initialize(self, X: np.ndarray, has_missing: bool) -> None:
-        """Create the schema, the module and the seeds on the first fit."""
-        init_seed, self._train_seed, self._score_seed = draw_seeds(self.random_state, 3)
+    def _initialize_schema(self, X: np.ndarray) -> None:
+        """Draw the seeds and learn the column schema on the first fit."""
+        self._init_seed, self._train_seed, self._score_seed = draw_seeds(
+            self.random_state, 3
+        )
         self._fit_dtype = X.dtype
         self.schema_ = TabularSchema.fit(
             X, self.likelihood, getattr(self, "feature_names_in_", None)
         )
+
+    def _initialize_module(self, has_missing: bool) -> None:
+        """Build the torch module (weights from the init seed) on the CPU."""
         likelihoods = []
         for kind, size in zip(
             ("gaussian", "bernoulli"), self.schema_.block_sizes, strict=True
@@ -188,7 +193,7 @@ class _BaseVAE(BaseEstimator):
             hidden_layer_sizes=self._hidden_sizes(),
             activation=self.activation,
             mask_channel=self._always_mask_channel or has_missing,
-            generator=torch.Generator().manual_seed(init_seed),
+            generator=torch.Generator().manual_seed(self._init_seed),
         )
         self.n_iter_ = 0
         self.loss_curve_ = []
@@ -200,8 +205,10 @@ class _BaseVAE(BaseEstimator):
         first = not (incremental and hasattr(self, "module_"))
         X = self._validate_X(X, reset=first)
         if first:
-            self._initialize(X, has_missing=bool(np.isnan(X).any()))
+            self._initialize_schema(X)
         x, mask = self.schema_.encode(X, device)
+        if first:
+            self._initialize_module(has_missing=mask is not None)
         self.module_.to(device)
         try:
             if incremental:
