@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 KINDS = ("gaussian", "bernoulli")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_TOO_LARGE = "X has values too large for float32 (about 3.4e38); rescale them."
 
 
 def _is_binary(col: np.ndarray) -> bool:
@@ -105,6 +107,8 @@ class TabularSchema:
         gauss = X[:, kind_arr == "gaussian"].astype(np.float64)
         bern = X[:, kind_arr == "bernoulli"].astype(np.float64)
         _check_bernoulli_range(bern, "fit")
+        if gauss.size and np.nanmax(np.abs(gauss), initial=0.0) > _FLOAT32_MAX:
+            raise ValueError(_TOO_LARGE)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
             mean = np.nanmean(gauss, axis=0)
@@ -148,8 +152,15 @@ class TabularSchema:
             g = x[:, :n_gauss] if n_bern else x
             g.sub_(torch.as_tensor(self.mean, dtype=x.dtype, device=x.device))
             g.mul_(torch.as_tensor(1.0 / self.scale, dtype=x.dtype, device=x.device))
+        # One read-only pass: NaN propagates through the sum (inf was rejected
+        # earlier), and only data with gaps pay for the elementwise mask.
+        total = x.sum()
+        if bool(torch.isinf(total)) and bool(torch.isinf(x).any()):
+            raise ValueError(_TOO_LARGE)
+        if not bool(torch.isnan(total)):
+            return x, None
         missing = torch.isnan(x)
-        if not bool(missing.any()):
+        if not bool(missing.any()):  # the sum overflowed: nothing is missing
             return x, None
         fill = torch.as_tensor(self.fill, dtype=x.dtype, device=x.device)
         x = torch.where(missing, fill, x)

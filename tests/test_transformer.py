@@ -429,6 +429,7 @@ def test_not_fitted():
         (np.array([["a", "b"], ["c", "d"]]), "could not convert"),
         (np.zeros((0, 3)), "0 sample"),
         (np.zeros(5), "2D array"),
+        (np.array([[1e300, 1.0], [2.0, 3.0]]), "too large for float32"),
     ],
 )
 def test_bad_training_input(X, match):
@@ -442,6 +443,8 @@ def test_bad_input_after_fit(gaussian_table):
         vae.transform(gaussian_table[:, :4])
     with pytest.raises(ValueError, match="infinity"):
         vae.score_samples(np.full((1, 6), np.inf))
+    with pytest.raises(ValueError, match="too large for float32"):
+        vae.transform(np.full((1, 6), 1e300))
     with pytest.raises(ValueError, match="n_components=2"):
         vae.inverse_transform(np.zeros((3, 4)))
     for n in (0, -1):
