@@ -190,6 +190,18 @@ def test_scores_do_not_depend_on_other_rows(fitted_digits, digits_split):
     np.testing.assert_allclose(fitted_digits.score_samples(X[perm]), full[perm])
 
 
+def test_scores_are_computed_in_bounded_chunks(
+    fitted_digits, digits_split, monkeypatch
+):
+    import skvae._base
+
+    X = digits_split[1][:100]
+    whole = fitted_digits.score_samples(X)
+    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 32 * 256 * 7)
+    assert fitted_digits._importance_chunk() == 7
+    np.testing.assert_allclose(fitted_digits.score_samples(X), whole, rtol=1e-5)
+
+
 def test_global_torch_and_numpy_state_untouched(gaussian_table):
     torch_state = torch.get_rng_state()
     np_state = np.random.get_state()[1].copy()
