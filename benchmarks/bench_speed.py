@@ -30,8 +30,10 @@ Competitors, all on the CPU with Adam (lr 1e-3):
 Each competitor first runs one warm-up epoch (a separate one-epoch fit for the
 estimators), then ``--epochs`` timed epochs. This is done ``--repeats`` times,
 interleaved across competitors, and the fastest run is kept: load from other
-processes only ever adds time, and on 2 cores it can add a lot (the start and
-end load averages are printed and saved). Also measured:
+processes only ever adds time, and on 2 cores it can add a lot. The CPU share
+that other processes took during each run is measured from /proc/stat, printed
+as ``busy`` (flagged above 5%) and saved with the load averages. Also
+measured:
 
 * ``skvae`` ``transform`` throughput (rows/s) against a bare forward pass of
   its fitted encoder on the same float32 array;
@@ -45,7 +47,8 @@ called: the thread count is whatever the environment gives.
 
 How to run
 ----------
-From the repository root (the full run takes about 10 minutes on 2 cores)::
+From the repository root, with skvae installed or ``PYTHONPATH=.`` (the full
+run takes about 8 minutes on 2 cores)::
 
     python benchmarks/bench_speed.py
     python benchmarks/bench_speed.py --quick          # smoke test, seconds
@@ -72,7 +75,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sklearn
@@ -85,13 +88,13 @@ from torch.utils.data import DataLoader, TensorDataset
 LOG_2PI = math.log(2.0 * math.pi)
 LEARNING_RATE = 1e-3
 DEFAULT_EPOCHS = 5
-DEFAULT_REPEATS = 2
+DEFAULT_REPEATS = 3
 DEFAULT_TABLE_ROWS = 200_000
 QUICK_MNIST_ROWS = 1_000
 QUICK_TABLE_ROWS = 4_096
 MEMORY_BATCH_SIZE = 256
 MEMORY_WARMUP_ROWS = 2_048
-TRANSFORM_REPEATS = 5
+TRANSFORM_REPEATS = 10
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_speed.json"
 
 HAND = "hand-written"
@@ -99,6 +102,9 @@ SKVAE = "skvae"
 PYOD = "pyod VAE"
 LOADER = "DataLoader"
 MEMORY_METHODS = (HAND, SKVAE, PYOD)
+BUSY_WARNING = 0.05
+
+R = TypeVar("R")
 
 
 # --------------------------------------------------------------------- data
@@ -125,6 +131,7 @@ class FitTiming:
     wall_s: float
     s_per_epoch: float
     ratio_vs_hand: float | None = None
+    other_cpu_share: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -395,15 +402,20 @@ def time_skvae(
     return timing, est
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Smallest wall time of ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Smallest wall time of each function over interleaved repeats.
+
+    Each function is called once first, untimed.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 def bare_encoder_forward(est: Any, X: np.ndarray) -> torch.Tensor:
@@ -415,16 +427,20 @@ def bare_encoder_forward(est: Any, X: np.ndarray) -> torch.Tensor:
 def time_transform(est: Any, case: Case, log: list[str]) -> dict[str, Any]:
     """``transform`` throughput against a bare forward pass of the encoder."""
     n = case.X.shape[0]
+    fns = {
+        "transform": lambda: est.transform(case.X),
+        "bare": lambda: bare_encoder_forward(est, case.X),
+    }
     with quiet(log):
-        t_transform = best_time(lambda: est.transform(case.X), TRANSFORM_REPEATS)
-        t_bare = best_time(lambda: bare_encoder_forward(est, case.X), TRANSFORM_REPEATS)
+        best, share = metered(lambda: best_times(fns, TRANSFORM_REPEATS))
     return {
         "case": case.name,
         "n_rows": n,
         "fitted_batch_size": est.batch_size,
-        "transform_rows_per_s": n / t_transform,
-        "bare_forward_rows_per_s": n / t_bare,
-        "ratio_transform_vs_bare": t_bare / t_transform,
+        "transform_rows_per_s": n / best["transform"],
+        "bare_forward_rows_per_s": n / best["bare"],
+        "ratio_transform_vs_bare": best["bare"] / best["transform"],
+        "other_cpu_share": share,
     }
 
 
@@ -538,6 +554,45 @@ def memory_report(case: Case, skvae_ok: bool) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------- machine load
+def cpu_snapshot() -> tuple[float, float | None, float]:
+    """Wall clock, busy CPU seconds of the whole machine, this process's CPU.
+
+    The machine's busy time comes from /proc/stat (None where unavailable).
+    """
+    busy = None
+    with contextlib.suppress(OSError), open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:9]]
+        idle = ticks[3] + ticks[4]  # idle and iowait
+        busy = (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+    return time.perf_counter(), busy, time.process_time()
+
+
+def other_cpu_share(
+    start: tuple[float, float | None, float], stop: tuple[float, float | None, float]
+) -> float | None:
+    """Share of the machine's CPU capacity that other processes used in between."""
+    wall = stop[0] - start[0]
+    if start[1] is None or stop[1] is None or wall <= 0:
+        return None
+    other = (stop[1] - start[1]) - (stop[2] - start[2])
+    return max(0.0, other / (wall * (os.cpu_count() or 1)))
+
+
+def metered(fn: Callable[[], R]) -> tuple[R, float | None]:
+    """Call ``fn``; also return the CPU share other processes took meanwhile."""
+    start = cpu_snapshot()
+    result = fn()
+    return result, other_cpu_share(start, cpu_snapshot())
+
+
+def metered_timing(fn: Callable[[], FitTiming]) -> FitTiming:
+    """Run one timing and record the other processes' CPU share in it."""
+    timing, share = metered(fn)
+    timing.other_cpu_share = share
+    return timing
+
+
 # ------------------------------------------------------------------ helpers
 @contextlib.contextmanager
 def quiet(log: list[str]) -> Iterator[None]:
@@ -610,17 +665,28 @@ def print_header(
 
 
 def print_fit_table(rows: list[FitTiming]) -> None:
-    """Seconds per epoch and ratio to the hand-written loop."""
+    """Seconds per epoch, ratio to the hand-written loop, and machine load."""
     print(
         f"{'method':<14}{'case':<8}{'batch':>6}{'epochs':>8}"
-        f"{'s/epoch':>10}{'vs hand':>9}"
+        f"{'s/epoch':>10}{'vs hand':>9}{'busy':>7}"
     )
     for r in rows:
         print(
             f"{r.method:<14}{r.case:<8}{r.batch_size:>6}{r.epochs:>8}"
-            f"{r.s_per_epoch:>10.3f}{r.ratio_vs_hand:>9.2f}"
+            f"{r.s_per_epoch:>10.3f}{r.ratio_vs_hand:>9.2f}{format_share(r.other_cpu_share):>7}"
         )
-    print()
+    print(
+        "busy: CPU share taken by other processes during the kept run; "
+        f"above {BUSY_WARNING:.0%} (marked !) its time is inflated.\n"
+    )
+
+
+def format_share(share: float | None) -> str:
+    """Other processes' CPU share as a percentage, flagged when too high."""
+    if share is None:
+        return "n/a"
+    flag = "!" if share > BUSY_WARNING else " "
+    return f"{share:.0%}{flag}"
 
 
 def print_transform(rows: list[dict[str, Any]]) -> None:
@@ -630,6 +696,7 @@ def print_transform(rows: list[dict[str, Any]]) -> None:
             f"transform {t['case']:<6} skvae {t['transform_rows_per_s']:>12,.0f} rows/s"
             f"  bare encoder {t['bare_forward_rows_per_s']:>12,.0f} rows/s"
             f"  ratio {t['ratio_transform_vs_bare']:.2f}"
+            f"  busy {format_share(t['other_cpu_share'])}"
         )
     print()
 
@@ -696,18 +763,21 @@ def time_round(
     case: Case, batch_size: int, epochs: int, skvae_cls: type | None, log: list[str]
 ) -> tuple[list[FitTiming], Any]:
     """One timing of every competitor; also returns the fitted skvae (or None)."""
-    rows = [time_hand(case, batch_size, epochs)]
+    rows = [metered_timing(lambda: time_hand(case, batch_size, epochs))]
     est = None
     if skvae_cls is not None:
-        timing, est = time_skvae(skvae_cls, case, batch_size, epochs, log)
+        (timing, est), share = metered(
+            lambda: time_skvae(skvae_cls, case, batch_size, epochs, log)
+        )
+        timing.other_cpu_share = share
         rows.append(timing)
-    rows.append(time_pyod(case, batch_size, epochs, log))
-    rows.append(time_dataloader(case, batch_size, epochs))
+    rows.append(metered_timing(lambda: time_pyod(case, batch_size, epochs, log)))
+    rows.append(metered_timing(lambda: time_dataloader(case, batch_size, epochs)))
     return rows, est
 
 
 def fastest_runs(runs: list[FitTiming]) -> list[FitTiming]:
-    """The fastest run of each method, with every run's s/epoch in ``extra``."""
+    """The fastest run of each method; every run's s/epoch and load in ``extra``."""
     by_method: dict[str, list[FitTiming]] = {}
     for run in runs:
         by_method.setdefault(run.method, []).append(run)
@@ -715,6 +785,7 @@ def fastest_runs(runs: list[FitTiming]) -> list[FitTiming]:
     for method_runs in by_method.values():
         fastest = min(method_runs, key=lambda r: r.s_per_epoch)
         fastest.extra["s_per_epoch_runs"] = [r.s_per_epoch for r in method_runs]
+        fastest.extra["other_cpu_share_runs"] = [r.other_cpu_share for r in method_runs]
         best.append(fastest)
     return best
 

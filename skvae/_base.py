@@ -135,7 +135,8 @@ class _BaseVAE(BaseEstimator):
             X,
             reset=reset,
             dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan",
+            # NaN means missing; infinity is caught by the schema's own pass.
+            ensure_all_finite=False,
         )
 
     def _hidden_sizes(self) -> tuple[int, ...]:
@@ -276,7 +277,9 @@ class _BaseVAE(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        if not (result.converged or result.interrupted):
+        # n_iter_no_change >= max_iter asks for a fixed number of epochs.
+        can_stop = self.n_iter_no_change < self.max_iter
+        if can_stop and not (result.converged or result.interrupted):
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",

@@ -7,7 +7,7 @@ contiguous block, standardizes Gaussian columns, and turns NaN into a mask.
 
 from __future__ import annotations
 
-import warnings
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -15,26 +15,73 @@ import torch
 
 KINDS = ("gaussian", "bernoulli")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_TOO_LARGE = "X has values too large for float32 (about 3.4e38); rescale them."
+_TOO_LARGE = (
+    "X contains infinity or a value too large for float32 (about 3.4e38); "
+    "remove or rescale it."
+)
+#: Rows per chunk when computing column statistics (bounds temporary memory).
+_STATS_CHUNK = 1 << 14
 
 
-def _is_binary(col: np.ndarray) -> bool:
-    values = np.unique(col[~np.isnan(col)])
-    return values.size == 2 and bool(np.all((values == 0) | (values == 1)))
+class ColumnStats:
+    """Per-column statistics of X, ignoring NaN, in O(chunk) extra memory.
+
+    Two passes over row chunks (mean, then squared deviations), so no
+    full-size float64 copy of X is ever made.
+
+    Attributes
+    ----------
+    count, mean, std : ndarray of shape (n_features,)
+        Over the observed entries; 0 for an all-missing column.
+    min, max : ndarray of shape (n_features,)
+        NaN for an all-missing column.
+    binary : ndarray of bool, shape (n_features,)
+        Observed values are exactly {0, 1}, both present.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        p = X.shape[1]
+        count = np.zeros(p)
+        total = np.zeros(p)
+        lo = np.full(p, np.nan)
+        hi = np.full(p, np.nan)
+        only01 = np.ones(p, dtype=bool)
+        for chunk in _row_chunks(X):
+            observed = ~np.isnan(chunk)
+            count += observed.sum(0)
+            total += np.where(observed, chunk, 0.0).sum(0)
+            lo = np.fmin(lo, np.fmin.reduce(chunk, axis=0))
+            hi = np.fmax(hi, np.fmax.reduce(chunk, axis=0))
+            only01 &= np.all((chunk == 0) | (chunk == 1) | ~observed, axis=0)
+        if np.any(np.abs(np.concatenate([lo, hi])) > _FLOAT32_MAX):
+            raise ValueError(_TOO_LARGE)
+        mean = np.divide(total, count, out=np.zeros(p), where=count > 0)
+        squares = np.zeros(p)
+        for chunk in _row_chunks(X):
+            dev = np.where(np.isnan(chunk), 0.0, chunk - mean)
+            squares += np.einsum("ij,ij->j", dev, dev)
+        self.std = np.sqrt(np.divide(squares, count, out=np.zeros(p), where=count > 0))
+        self.count, self.mean, self.min, self.max = count, mean, lo, hi
+        self.binary = only01 & (lo == 0) & (hi == 1)
+
+
+def _row_chunks(X: np.ndarray):
+    for start in range(0, X.shape[0], _STATS_CHUNK):
+        yield X[start : start + _STATS_CHUNK].astype(np.float64, copy=False)
 
 
 def resolve_kinds(
-    X: np.ndarray,
+    binary: np.ndarray,
     likelihood: str | Mapping,
     feature_names: Sequence[str] | None,
 ) -> list[str]:
-    """Likelihood kind of each column of ``X``.
+    """Likelihood kind of each column.
 
     ``"auto"`` gives Bernoulli to columns whose observed values are exactly
-    {0, 1} and Gaussian to the rest. A mapping assigns kinds by column name
-    (or integer position); unlisted columns get ``"auto"``.
+    {0, 1} (``binary``) and Gaussian to the rest. A mapping assigns kinds by
+    column name (or integer position); unlisted columns get ``"auto"``.
     """
-    n_features = X.shape[1]
+    n_features = binary.shape[0]
     kinds: list[str | None] = [None] * n_features
     if isinstance(likelihood, str):
         if likelihood != "auto":
@@ -55,7 +102,7 @@ def resolve_kinds(
                 )
             kinds[j] = None if kind == "auto" else kind
     return [
-        k if k is not None else ("bernoulli" if _is_binary(X[:, j]) else "gaussian")
+        k if k is not None else ("bernoulli" if binary[j] else "gaussian")
         for j, k in enumerate(kinds)
     ]
 
@@ -93,6 +140,15 @@ class TabularSchema:
         self.scale = scale
         self.fill = fill
         self.log_scale = np.log(scale)
+        # encode() computes (x - center) * inv_scale over all columns, in the
+        # original column order (Bernoulli columns pass through unchanged).
+        n_gauss = self.block_sizes[0]
+        inv = np.ones(len(kinds))
+        center = np.zeros(len(kinds))
+        inv[self.order[:n_gauss]] = 1.0 / scale
+        center[self.order[:n_gauss]] = mean
+        self._inv_scale, self._center = inv, center
+        self._passthrough = n_gauss == 0 and self.identity_order
 
     @classmethod
     def fit(
@@ -102,23 +158,18 @@ class TabularSchema:
         feature_names: Sequence[str] | None = None,
     ) -> TabularSchema:
         """Learn column kinds and standardization from ``X`` (NaN = missing)."""
-        kinds = resolve_kinds(X, likelihood, feature_names)
+        stats = ColumnStats(X)
+        kinds = resolve_kinds(stats.binary, likelihood, feature_names)
         kind_arr = np.asarray(kinds)
-        gauss = X[:, kind_arr == "gaussian"].astype(np.float64)
-        bern = X[:, kind_arr == "bernoulli"].astype(np.float64)
-        _check_bernoulli_range(bern, "fit")
-        if gauss.size and np.nanmax(np.abs(gauss), initial=0.0) > _FLOAT32_MAX:
-            raise ValueError(_TOO_LARGE)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            mean = np.nanmean(gauss, axis=0)
-            std = np.nanstd(gauss, axis=0)
-            p = np.nanmean(bern, axis=0)
-        mean = np.where(np.isfinite(mean), mean, 0.0)
+        gauss, bern = kind_arr == "gaussian", kind_arr == "bernoulli"
+        out_of_range = bern & ((stats.min < 0) | (stats.max > 1))
+        if out_of_range.any():
+            _raise_bernoulli_range(np.flatnonzero(out_of_range), "fit", feature_names)
+        mean, std = stats.mean[gauss], stats.std[gauss]
         # Constant (or all-missing) columns keep unit scale, as StandardScaler.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
-        scale = np.where(np.isfinite(std) & (std > tiny), std, 1.0)
-        p = np.where(np.isfinite(p), p, 0.5)
+        scale = np.where(std > tiny, std, 1.0)
+        p = np.where(stats.count[bern] > 0, stats.mean[bern], 0.5)
         fill = np.concatenate([np.zeros_like(mean), p])
         return cls(kinds, mean, scale, fill)
 
@@ -133,35 +184,62 @@ class TabularSchema:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Float32 tensor in block order, standardized, missing entries filled.
 
+        One conversion pass and one reduction pass over X; float32 data with
+        only Bernoulli columns is used in place, without a copy.
+
         Returns
         -------
         x : Tensor of shape (n_samples, n_features)
+            Never shares memory that the caller could later write to through
+            this function: it is either a fresh tensor or a read-only view.
         mask : Tensor of shape (n_samples, n_features) or None
             1.0 where observed, 0.0 where missing; None when nothing is missing.
+
+        Raises
+        ------
+        ValueError
+            On infinite values, values beyond float32 after standardization,
+            or Bernoulli columns outside [0, 1].
         """
-        if self.identity_order:
-            x = torch.tensor(X, dtype=torch.float32, device=device)
+        device = torch.device(device)
+        if not X.flags.writeable:
+            X = X.copy()  # torch.from_numpy warns on read-only arrays
+        src = torch.from_numpy(X)
+        if (
+            self._passthrough
+            and src.dtype == torch.float32
+            and device.type == "cpu"
+            and src.is_contiguous()
+        ):
+            x = src
         else:
-            x = torch.as_tensor(X[:, self.order], dtype=torch.float32, device=device)
+            x = src.to(device=device, dtype=torch.float32, copy=True)
+            if not self._passthrough:
+                # Two exactly rounded passes, not a fused multiply-add: FMA is
+                # used in vector lanes only, which would make a row's result
+                # depend on the shape of the batch it comes in.
+                x.sub_(torch.as_tensor(self._center, dtype=x.dtype, device=device))
+                x.mul_(torch.as_tensor(self._inv_scale, dtype=x.dtype, device=device))
+            if not self.identity_order:
+                x = x[:, torch.as_tensor(self.order, device=device)]
         n_gauss, n_bern = self.block_sizes
-        if n_bern:
-            _check_bernoulli_range(
-                x[:, n_gauss:], "transform", self.order[n_gauss:].tolist()
-            )
-        if n_gauss:
-            g = x[:, :n_gauss] if n_bern else x
-            g.sub_(torch.as_tensor(self.mean, dtype=x.dtype, device=x.device))
-            g.mul_(torch.as_tensor(1.0 / self.scale, dtype=x.dtype, device=x.device))
-        # One read-only pass: NaN propagates through the sum (inf was rejected
-        # earlier), and only data with gaps pay for the elementwise mask.
-        total = x.sum()
-        if bool(torch.isinf(total)) and bool(torch.isinf(x).any()):
+        # A single reduction finds NaN, inf and (for Bernoulli-only data) the
+        # range; NaN propagates through min and max.
+        lo, hi = (float(v) for v in torch.aminmax(x))
+        has_nan = math.isnan(lo)
+        if not has_nan and (math.isinf(lo) or math.isinf(hi)):
             raise ValueError(_TOO_LARGE)
-        if not bool(torch.isnan(total)):
+        if has_nan and bool(torch.isinf(x).any()):
+            raise ValueError(_TOO_LARGE)
+        if n_bern and (n_gauss or has_nan or lo < 0 or hi > 1):
+            block = x[:, n_gauss:]
+            bad = ((block < 0) | (block > 1)).any(0)
+            if bool(bad.any()):
+                cols = self.order[n_gauss:][bad.cpu().numpy()]
+                _raise_bernoulli_range(cols, "transform", None)
+        if not has_nan:
             return x, None
         missing = torch.isnan(x)
-        if not bool(missing.any()):  # the sum overflowed: nothing is missing
-            return x, None
         fill = torch.as_tensor(self.fill, dtype=x.dtype, device=x.device)
         x = torch.where(missing, fill, x)
         return x, (~missing).to(x.dtype)
@@ -190,16 +268,12 @@ class TabularSchema:
         return out
 
 
-def _check_bernoulli_range(values, when: str, names=None) -> None:
-    lib = torch if isinstance(values, torch.Tensor) else np
-    bad = lib.any((values < 0) | (values > 1), 0) if values.shape[1] else None
-    if bad is None or not bool(bad.any()):
-        return
-    cols = np.flatnonzero(np.asarray(bad.cpu() if lib is torch else bad))
-    which = [names[c] for c in cols] if names is not None else cols.tolist()
+def _raise_bernoulli_range(columns, when: str, names=None) -> None:
+    which = [names[c] for c in columns] if names is not None else list(columns)
     raise ValueError(
         f"Columns modelled as Bernoulli need values in [0, 1]; column(s) "
-        f"{which[:10]} have values outside that range at {when}. ('auto' makes "
-        "a column Bernoulli when its training values are exactly {0, 1}.) Scale "
-        "the data to [0, 1] or pass likelihood='gaussian' (or a dict per column)."
+        f"{[int(c) if names is None else c for c in which][:10]} have values "
+        f"outside that range at {when}. ('auto' makes a column Bernoulli when "
+        "its training values are exactly {0, 1}.) Scale the data to [0, 1] or "
+        "pass likelihood='gaussian' (or a dict per column)."
     )

@@ -66,7 +66,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
     n_iter_no_change : int, default=10
-        Patience, in epochs (not counting KL warm-up epochs).
+        Patience, in epochs (not counting KL warm-up epochs). With
+        ``n_iter_no_change >= max_iter`` exactly ``max_iter`` epochs run and no
+        ``ConvergenceWarning`` is raised.
     tol : float, default=1e-4
         Minimum improvement, in nats per row, that resets the patience.
     n_importance_samples : int, default=32

@@ -245,7 +245,14 @@ def test_stopping_on_training_loss_plateau(gaussian_table):
 
 def test_convergence_warning_when_max_iter_reached(gaussian_table):
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
-        small(max_iter=2, tol=0.0).fit(gaussian_table)
+        small(max_iter=12, n_iter_no_change=10, tol=0.0).fit(gaussian_table)
+
+
+def test_no_convergence_warning_for_a_fixed_number_of_epochs(gaussian_table):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        vae = small(max_iter=3, n_iter_no_change=3).fit(gaussian_table)
+    assert vae.n_iter_ == 3
 
 
 def test_kl_warmup_runs(gaussian_table):
@@ -441,7 +448,7 @@ def test_not_fitted():
         (np.array([["a", "b"], ["c", "d"]]), "could not convert"),
         (np.zeros((0, 3)), "0 sample"),
         (np.zeros(5), "2D array"),
-        (np.array([[1e300, 1.0], [2.0, 3.0]]), "too large for float32"),
+        (np.array([[1e39, 1.0], [2.0, 3.0]]), "too large for float32"),
     ],
 )
 def test_bad_training_input(X, match):
