@@ -32,7 +32,9 @@ from ._utils import Interval, StrOptions, draw_seeds, make_generator, resolve_de
 ACTIVE_KL_THRESHOLD = 0.01
 #: Upper bound on the number of floats in one chunk of importance sampling.
 _CHUNK_ELEMENTS = 1 << 22
-_TRANSFORM_CHUNK = 1 << 16
+#: Upper bound on the floats of one layer's activations when encoding in
+#: chunks (transform, latent usage): 8 MiB.
+_ACTIVATION_ELEMENTS = 1 << 21
 
 
 class PosteriorCollapseWarning(UserWarning):
@@ -249,21 +251,23 @@ class _BaseVAE(BaseEstimator):
                     "early_stopping=False."
                 )
             perm = torch.randperm(n, generator=generator, device=device)
-            val_idx, train_idx = perm[:n_val], perm[n_val:]
+            val_idx, rows = perm[:n_val], perm[n_val:]
             validation = (
                 x[val_idx],
                 None if mask is None else mask[val_idx],
             )
-            x = x[train_idx]
-            mask = None if mask is None else mask[train_idx]
+        else:
+            rows = None
+        n_train = x.shape[0] if rows is None else rows.shape[0]
         optimizer = make_optimizer(self.module_, self.learning_rate)
         result = train(
             self.module_,
             optimizer,
             x,
             mask,
-            self._config(x.shape[0]),
+            self._config(n_train),
             generator=generator,
+            rows=rows,
             validation=validation,
             eval_seed=self._score_seed,
         )
@@ -312,7 +316,7 @@ class _BaseVAE(BaseEstimator):
     @torch.no_grad()
     def _record_latent_usage(self, x, mask, *, warn: bool) -> None:
         total = torch.zeros(self.n_components, dtype=torch.float64, device=x.device)
-        for sl in gen_batches(x.shape[0], _TRANSFORM_CHUNK):
+        for sl in gen_batches(x.shape[0], self._encoder_chunk()):
             m = None if mask is None else mask[sl]
             total += self.module_.kl_per_component(x[sl], m).double().sum(0)
         self.kl_per_component_ = (total / x.shape[0]).cpu().numpy()
@@ -340,7 +344,7 @@ class _BaseVAE(BaseEstimator):
         with torch.inference_mode(), self._module_on(x.device) as module:
             parts = [
                 module.inference(x[sl], None if mask is None else mask[sl])[0]
-                for sl in gen_batches(x.shape[0], _TRANSFORM_CHUNK)
+                for sl in gen_batches(x.shape[0], self._encoder_chunk())
             ]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
@@ -349,10 +353,15 @@ class _BaseVAE(BaseEstimator):
         gen = torch.Generator().manual_seed(self._score_seed)
         return torch.randn(self.n_importance_samples, self.n_components, generator=gen)
 
+    def _encoder_chunk(self) -> int:
+        """Rows per chunk so that one encoder activation stays within 8 MiB."""
+        widest = max([2 * self.n_components, *self._hidden_sizes()])
+        return max(256, _ACTIVATION_ELEMENTS // widest)
+
     def _importance_chunk(self) -> int:
-        widths = [self.module_.n_params, 2 * self.module_.n_columns]
-        widths += list(self._hidden_sizes())
-        return max(1, _CHUNK_ELEMENTS // (self.n_importance_samples * max(widths)))
+        """Rows per chunk of K-fold importance sampling (memory stays bounded)."""
+        widest = max([self.module_.n_params, *self._hidden_sizes()])
+        return max(1, _CHUNK_ELEMENTS // (self.n_importance_samples * widest))
 
     def _to_output(self, values: np.ndarray):
         """Decoded values in the container and dtypes that fit received."""

@@ -20,7 +20,7 @@ _TOO_LARGE = (
     "remove or rescale it."
 )
 #: Rows per chunk when computing column statistics (bounds temporary memory).
-_STATS_CHUNK = 1 << 14
+_STATS_CHUNK = 1 << 12
 
 
 class ColumnStats:

@@ -82,18 +82,24 @@ def run_epoch(
     batch_size: int,
     kl_weight: float,
     generator: torch.Generator,
+    rows: torch.Tensor | None = None,
     condition: torch.Tensor | None = None,
 ) -> float:
     """One pass over ``x`` in random minibatches; returns the mean loss per row.
+
+    ``rows`` restricts the pass to those row indices (a training split)
+    without copying ``x``.
 
     Raises
     ------
     FloatingPointError
         If the loss became non-finite.
     """
-    n = x.shape[0]
     device = x.device
+    n = x.shape[0] if rows is None else rows.shape[0]
     perm = torch.randperm(n, generator=generator, device=device)
+    if rows is not None:
+        perm = rows[perm]
     noise = torch.randn(
         n, module.n_components, generator=generator, device=device, dtype=x.dtype
     )
@@ -169,12 +175,16 @@ def train(
     config: TrainConfig,
     *,
     generator: torch.Generator,
+    rows: torch.Tensor | None = None,
     validation: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     condition: torch.Tensor | None = None,
     validation_condition: torch.Tensor | None = None,
     eval_seed: int = 0,
 ) -> TrainResult:
     """Train ``module`` in place for at most ``config.max_iter`` epochs.
+
+    ``rows`` (optional) are the training row indices of ``x``; the validation
+    rows come separately in ``validation``.
 
     Stops when the monitored quantity (training loss, or the validation ELBO
     when ``validation`` is given) has not improved by more than ``tol`` for
@@ -197,6 +207,7 @@ def train(
                 batch_size=config.batch_size,
                 kl_weight=weight,
                 generator=generator,
+                rows=rows,
                 condition=condition,
             )
             result.loss_curve.append(loss)
