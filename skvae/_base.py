@@ -33,8 +33,10 @@ ACTIVE_KL_THRESHOLD = 0.01
 #: Upper bound on the number of floats in one chunk of importance sampling.
 _CHUNK_ELEMENTS = 1 << 22
 #: Upper bound on the floats of one layer's activations when encoding in
-#: chunks (transform, latent usage): 8 MiB.
-_ACTIVATION_ELEMENTS = 1 << 21
+#: chunks: 16 MiB in transform, 8 MiB in the pass at the end of fit (where the
+#: encoded training data is also alive).
+_TRANSFORM_ACTIVATIONS = 1 << 22
+_FIT_ACTIVATIONS = 1 << 21
 
 
 class PosteriorCollapseWarning(UserWarning):
@@ -234,8 +236,13 @@ class _BaseVAE(BaseEstimator):
             kl_warmup=self.kl_warmup,
             tol=float(self.tol),
             n_iter_no_change=self.n_iter_no_change,
+            trim_fraction=self._trim_fraction(),
             verbose=self.verbose,
         )
+
+    def _trim_fraction(self) -> float:
+        """Share of each minibatch left out of the gradient (0: plain ELBO)."""
+        return 0.0
 
     def _fit_epochs(self, x, mask, device) -> None:
         generator = make_generator(self._train_seed, device)
@@ -306,6 +313,7 @@ class _BaseVAE(BaseEstimator):
             batch_size=config.batch_size,
             kl_weight=kl_weight(config.beta, config.kl_warmup, self.n_iter_),
             generator=generator,
+            trim_fraction=config.trim_fraction,
         )
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
@@ -316,7 +324,7 @@ class _BaseVAE(BaseEstimator):
     @torch.no_grad()
     def _record_latent_usage(self, x, mask, *, warn: bool) -> None:
         total = torch.zeros(self.n_components, dtype=torch.float64, device=x.device)
-        for sl in gen_batches(x.shape[0], self._encoder_chunk()):
+        for sl in gen_batches(x.shape[0], self._encoder_chunk(_FIT_ACTIVATIONS)):
             m = None if mask is None else mask[sl]
             total += self.module_.kl_per_component(x[sl], m).double().sum(0)
         self.kl_per_component_ = (total / x.shape[0]).cpu().numpy()
@@ -353,10 +361,10 @@ class _BaseVAE(BaseEstimator):
         gen = torch.Generator().manual_seed(self._score_seed)
         return torch.randn(self.n_importance_samples, self.n_components, generator=gen)
 
-    def _encoder_chunk(self) -> int:
-        """Rows per chunk so that one encoder activation stays within 8 MiB."""
+    def _encoder_chunk(self, budget: int = _TRANSFORM_ACTIVATIONS) -> int:
+        """Rows per chunk so that one encoder activation has <= budget floats."""
         widest = max([2 * self.n_components, *self._hidden_sizes()])
-        return max(256, _ACTIVATION_ELEMENTS // widest)
+        return max(256, budget // widest)
 
     def _importance_chunk(self) -> int:
         """Rows per chunk of K-fold importance sampling (memory stays bounded)."""

@@ -254,6 +254,27 @@ class VAEModule(nn.Module):
         log_qz = -0.5 * (eps.square() + logvar).sum(-1)
         return log_px + log_pz - log_qz, params
 
+    def feature_log_likelihood(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-column log p(x_j | z) under the importance-weighted posterior.
+
+        The self-normalized importance weights of :meth:`log_weights` average
+        the elementwise log-likelihood over the K draws. Shape (n, n_columns);
+        entries whose mask is 0 are returned as NaN.
+        """
+        log_w, params = self.log_weights(x, mask, eps, condition)
+        weights = torch.softmax(log_w, dim=0)  # (K, n)
+        per_column = self.log_likelihood_columns(params, x)  # (K, n, p)
+        out = (weights.unsqueeze(-1) * per_column).sum(0)
+        if mask is not None:
+            out = out.masked_fill(mask == 0, float("nan"))
+        return out
+
     def log_marginal(
         self,
         x: torch.Tensor,

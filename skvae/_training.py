@@ -31,6 +31,7 @@ class TrainConfig:
     kl_warmup: int = 0
     tol: float = 1e-4
     n_iter_no_change: int = 10
+    trim_fraction: float = 0.0
     verbose: int = 0
 
 
@@ -84,11 +85,15 @@ def run_epoch(
     generator: torch.Generator,
     rows: torch.Tensor | None = None,
     condition: torch.Tensor | None = None,
+    trim_fraction: float = 0.0,
 ) -> float:
     """One pass over ``x`` in random minibatches; returns the mean loss per row.
 
     ``rows`` restricts the pass to those row indices (a training split)
-    without copying ``x``.
+    without copying ``x``. With ``trim_fraction > 0`` each minibatch's
+    highest-loss rows (that share of it) are left out of the gradient: a
+    trimmed ELBO that keeps outliers in the training data from shaping the
+    model. The returned loss still averages over every row.
 
     Raises
     ------
@@ -112,9 +117,14 @@ def run_epoch(
         mb = None if mask is None else mask.index_select(0, idx)
         cb = None if condition is None else condition.index_select(0, idx)
         recon, kl = module.loss_terms(xb, mb, noise[start : start + batch_size], cb)
-        loss = (recon + kl_weight * kl).mean()
+        per_row = recon + kl_weight * kl
+        loss = per_row.mean()
+        objective = loss
+        if trim_fraction > 0.0:
+            keep = max(1, int(round((1.0 - trim_fraction) * per_row.shape[0])))
+            objective = per_row.topk(keep, largest=False, sorted=False).values.mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
         optimizer.step()
         total += loss.detach() * idx.shape[0]
@@ -209,6 +219,7 @@ def train(
                 generator=generator,
                 rows=rows,
                 condition=condition,
+                trim_fraction=config.trim_fraction,
             )
             result.loss_curve.append(loss)
             result.n_iter = epoch + 1

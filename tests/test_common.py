@@ -2,9 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAETransformer
+from skvae import VAEOutlierDetector, VAETransformer
 
-ESTIMATORS = [VAETransformer(max_iter=5, device="cpu")]
+ESTIMATORS = [
+    VAETransformer(max_iter=5, device="cpu"),
+    VAEOutlierDetector(max_iter=5, device="cpu"),
+]
 
 EXPECTED_FAILURES: dict = {}
 

@@ -1,0 +1,123 @@
+"""Behaviour of VAEOutlierDetector: sklearn outlier conventions, explanations."""
+
+import numpy as np
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skvae import VAEOutlierDetector
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def cancer_contaminated():
+    """All benign tumours plus 10% of the malignant ones (the ODDS protocol)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.RandomState(0)
+    malignant = np.flatnonzero(y == 0)
+    keep = rng.choice(malignant, size=len(malignant) // 10, replace=False)
+    idx = np.concatenate([np.flatnonzero(y == 1), keep])
+    return X[idx], (y[idx] == 0).astype(int)
+
+
+@pytest.fixture(scope="module")
+def fitted_cancer(cancer_contaminated):
+    X, _ = cancer_contaminated
+    det = VAEOutlierDetector(contamination=0.05, max_iter=100, random_state=0)
+    return det.fit(X)
+
+
+def test_conventions(fitted_cancer, cancer_contaminated):
+    X, _ = cancer_contaminated
+    scores = fitted_cancer.score_samples(X)
+    decision = fitted_cancer.decision_function(X)
+    np.testing.assert_allclose(decision, scores - fitted_cancer.offset_)
+    labels = fitted_cancer.predict(X)
+    assert set(np.unique(labels)) == {-1, 1}
+    np.testing.assert_array_equal(labels == -1, decision < 0)
+    assert labels.dtype.kind == "i"
+
+
+def test_contamination_sets_the_share_flagged(cancer_contaminated):
+    X, _ = cancer_contaminated
+    for c in (0.02, 0.1, 0.3):
+        det = VAEOutlierDetector(contamination=c, max_iter=20, random_state=0)
+        share = np.mean(det.fit_predict(X) == -1)
+        assert 0.5 * c <= share <= 1.5 * c
+
+
+def test_auto_contamination_is_tukeys_fence(cancer_contaminated):
+    X, _ = cancer_contaminated
+    det = VAEOutlierDetector(max_iter=20, random_state=0).fit(X)
+    q1, q3 = np.percentile(det.score_samples(X), [25, 75])
+    assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
+
+
+def test_ranks_malignant_tumours_as_outliers(fitted_cancer, cancer_contaminated):
+    X, is_outlier = cancer_contaminated
+    auc = roc_auc_score(is_outlier, -fitted_cancer.score_samples(X))
+    assert auc > 0.85
+
+
+def test_novelty_setting(cancer_contaminated):
+    X, is_outlier = cancer_contaminated
+    clean, anomalies = X[is_outlier == 0], X[is_outlier == 1]
+    det = VAEOutlierDetector(contamination=0.05, max_iter=100, random_state=0)
+    det.fit(clean[:300])
+    new = np.vstack([clean[300:], anomalies])
+    truth = np.r_[np.zeros(len(clean) - 300), np.ones(len(anomalies))]
+    assert roc_auc_score(truth, -det.score_samples(new)) > 0.85
+
+
+def test_corrupted_column_is_flagged(fitted_cancer, cancer_contaminated):
+    X, is_outlier = cancer_contaminated
+    rows = X[is_outlier == 0][:20].copy()
+    columns = np.arange(20) % X.shape[1]
+    rows[np.arange(20), columns] += 8 * X[:, columns].std(0)
+    contributions = fitted_cancer.feature_log_likelihood(rows)
+    assert contributions.shape == rows.shape
+    # The corrupted column has the lowest log-likelihood in (nearly) every row.
+    assert np.mean(contributions.argmin(1) == columns) >= 0.9
+
+
+def test_explanations_respect_missing_entries(fitted_cancer, cancer_contaminated):
+    X, _ = cancer_contaminated
+    rows = X[:5].copy()
+    rows[0, 3] = np.nan
+    contributions = fitted_cancer.feature_log_likelihood(rows)
+    assert np.isnan(contributions[0, 3])
+    assert np.isfinite(np.delete(contributions, 3, axis=1)).all()
+    assert np.isfinite(fitted_cancer.score_samples(rows)).all()
+
+
+def test_missing_entries_are_marginalised_not_zero_filled(fitted_cancer):
+    # A row whose missing entries were filled with zeros would look extreme
+    # (breast-cancer areas are in the hundreds); a marginalized one does not.
+    X, _ = load_breast_cancer(return_X_y=True)
+    row = X[:1].copy()
+    row[0, :10] = np.nan
+    zeros = X[:1].copy()
+    zeros[0, :10] = 0.0
+    assert fitted_cancer.score_samples(row)[0] > fitted_cancer.score_samples(zeros)[0]
+
+
+def test_pipeline_after_column_transformer(cancer_contaminated):
+    X, is_outlier = cancer_contaminated
+    pre = ColumnTransformer([("num", StandardScaler(), list(range(X.shape[1])))])
+    pipe = make_pipeline(
+        pre, VAEOutlierDetector(contamination=0.05, max_iter=30, random_state=0)
+    )
+    labels = pipe.fit_predict(X)
+    assert labels.shape == (len(X),)
+    assert roc_auc_score(is_outlier, -pipe.score_samples(X)) > 0.8
+
+
+def test_invalid_contamination(cancer_contaminated):
+    X, _ = cancer_contaminated
+    for bad in (0.0, 0.6, "most"):
+        with pytest.raises(ValueError, match="contamination"):
+            VAEOutlierDetector(contamination=bad, max_iter=2).fit(X)
