@@ -121,3 +121,48 @@ def test_invalid_contamination(cancer_contaminated):
     for bad in (0.0, 0.6, "most"):
         with pytest.raises(ValueError, match="contamination"):
             VAEOutlierDetector(contamination=bad, max_iter=2).fit(X)
+
+
+def test_trimmed_elbo_ignores_the_worst_rows_of_a_batch():
+    import torch
+
+    from skvae._likelihoods import GaussianLikelihood
+    from skvae._module import VAEModule
+    from skvae._training import run_epoch
+
+    def gradients(x, trim):
+        module = VAEModule(
+            [GaussianLikelihood(3)],
+            n_components=2,
+            hidden_layer_sizes=(4,),
+            generator=torch.Generator().manual_seed(0),
+        )
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
+        run_epoch(
+            module,
+            optimizer,
+            x,
+            None,
+            batch_size=len(x),
+            kl_weight=1.0,
+            generator=torch.Generator().manual_seed(1),
+            trim_fraction=trim,
+        )
+        return torch.cat([p.grad.flatten() for p in module.parameters()])
+
+    inliers = torch.zeros(3, 3)
+    outlier = torch.full((1, 3), 50.0)
+    # With a quarter of the batch trimmed, the outlier (loss ~ 3 * 50**2 / 2)
+    # is left out and the gradient is that of the well-fitting inliers: much
+    # smaller than the (norm-clipped) gradient that the outlier dominates.
+    with_outlier = gradients(torch.cat([inliers, outlier]), trim=0.25)
+    without_trim = gradients(torch.cat([inliers, outlier]), trim=0.0)
+    assert with_outlier.norm() < 0.1 * without_trim.norm()
+
+
+def test_trim_fraction_is_validated_and_used(cancer_contaminated):
+    X, _ = cancer_contaminated
+    with pytest.raises(ValueError, match="trim_fraction"):
+        VAEOutlierDetector(trim_fraction=0.5, max_iter=2).fit(X)
+    det = VAEOutlierDetector(trim_fraction=0.1, max_iter=3, random_state=0).fit(X)
+    assert det._config(len(X)).trim_fraction == 0.1
