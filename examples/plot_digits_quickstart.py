@@ -77,8 +77,10 @@ results = {
         .score(pca.transform(X_test), y_test),
     ),
 }
-print(f"VAETransformer: {vae.n_iter_} epochs in {fit_seconds:.1f} s, "
-      f"{vae.n_active_components_}/8 latent components active")
+print(
+    f"VAETransformer: {vae.n_iter_} epochs in {fit_seconds:.1f} s, "
+    f"{vae.n_active_components_}/8 latent components active"
+)
 print(f"column-mean reconstruction RMSE: {rmse(X_train.mean(0), X_test):.3f}")
 print(f"{'metric':<40}{'VAE':>10}{'PCA(8)':>10}")
 for name, (ours, theirs) in results.items():
