@@ -269,10 +269,10 @@ class TabularSchema:
 
 
 def _raise_bernoulli_range(columns, when: str, names=None) -> None:
-    which = [names[c] for c in columns] if names is not None else list(columns)
+    which = [names[c] if names is not None else int(c) for c in columns]
     raise ValueError(
         f"Columns modelled as Bernoulli need values in [0, 1]; column(s) "
-        f"{[int(c) if names is None else c for c in which][:10]} have values "
+        f"{which[:10]} have values "
         f"outside that range at {when}. ('auto' makes a column Bernoulli when "
         "its training values are exactly {0, 1}.) Scale the data to [0, 1] or "
         "pass likelihood='gaussian' (or a dict per column)."
