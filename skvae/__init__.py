@@ -1,6 +1,7 @@
 """skvae: variational autoencoders with a scikit-learn interface."""
 
 from ._base import PosteriorCollapseWarning
+from ._imputer import VAEImputer
 from ._outlier import VAEOutlierDetector
 from ._transformer import VAETransformer
 
@@ -8,6 +9,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PosteriorCollapseWarning",
+    "VAEImputer",
     "VAEOutlierDetector",
     "VAETransformer",
     "__version__",

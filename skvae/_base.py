@@ -22,6 +22,7 @@ from ._training import (
     kl_weight,
     make_optimizer,
     move_optimizer_state,
+    negative_elbo,
     run_epoch,
     train,
 )
@@ -170,6 +171,17 @@ class _BaseVAE(BaseEstimator):
             module.cpu()
 
     # ------------------------------------------------------------------ fit
+    def _learn_columns(self, X: np.ndarray) -> None:
+        """Hook run on the validated input of a first fit (before the schema)."""
+
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        """The columns of validated X that the model sees (all by default)."""
+        return X
+
+    def _model_feature_names(self):
+        """Names of the columns returned by :meth:`_model_input`, or None."""
+        return getattr(self, "feature_names_in_", None)
+
     def _initialize_schema(self, X: np.ndarray) -> None:
         """Draw the seeds and learn the column schema on the first fit."""
         self._init_seed, self._train_seed, self._score_seed = draw_seeds(
@@ -177,7 +189,7 @@ class _BaseVAE(BaseEstimator):
         )
         self._fit_dtype = X.dtype
         self.schema_ = TabularSchema.fit(
-            X, self.likelihood, getattr(self, "feature_names_in_", None)
+            X, self.likelihood, self._model_feature_names()
         )
 
     def _initialize_module(self, has_missing: bool) -> None:
@@ -210,6 +222,9 @@ class _BaseVAE(BaseEstimator):
         first = not (incremental and hasattr(self, "module_"))
         X = self._validate_X(X, reset=first)
         if first:
+            self._learn_columns(X)
+        X = self._model_input(X)
+        if first:
             self._initialize_schema(X)
         x, mask = self.schema_.encode(X, device)
         if first:
@@ -237,6 +252,8 @@ class _BaseVAE(BaseEstimator):
             tol=float(self.tol),
             n_iter_no_change=self.n_iter_no_change,
             trim_fraction=self._trim_fraction(),
+            n_samples=self._train_samples(),
+            average_decay=self._average_decay(),
             verbose=self.verbose,
         )
 
@@ -244,27 +261,47 @@ class _BaseVAE(BaseEstimator):
         """Share of each minibatch left out of the gradient (0: plain ELBO)."""
         return 0.0
 
+    def _average_decay(self) -> float:
+        """Decay of the moving average of the weights (0: no averaging)."""
+        return 0.0
+
+    def _train_samples(self) -> int:
+        """Importance samples per row in the training bound (1: the ELBO)."""
+        return 1
+
+    def _validation_split(self, x, mask, generator):
+        """Hold out rows for early stopping.
+
+        Returns the training tensors ``(x, mask)``, the training row indices
+        (None for all), and a function scoring a module on the held-out part
+        (higher is better: here the validation ELBO per row).
+        """
+        n = x.shape[0]
+        n_val = int(round(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least one training and one validation "
+                f"row; got n_samples = {n} with validation_fraction="
+                f"{self.validation_fraction}. Pass more rows or set "
+                "early_stopping=False."
+            )
+        perm = torch.randperm(n, generator=generator, device=x.device)
+        val_idx, rows = perm[:n_val], perm[n_val:]
+        x_val = x[val_idx]
+        mask_val = None if mask is None else mask[val_idx]
+        beta, seed = float(self.beta), self._score_seed
+
+        def validate(module: VAEModule) -> float:
+            elbo = negative_elbo(module, x_val, mask_val, beta=beta, seed=seed)
+            return -float(elbo.mean())
+
+        return x, mask, rows, validate
+
     def _fit_epochs(self, x, mask, device) -> None:
         generator = make_generator(self._train_seed, device)
-        validation = None
+        validate = rows = None
         if self.early_stopping:
-            n = x.shape[0]
-            n_val = int(round(self.validation_fraction * n))
-            if n_val < 1 or n - n_val < 1:
-                raise ValueError(
-                    f"early_stopping needs at least one training and one validation "
-                    f"row; got n_samples = {n} with validation_fraction="
-                    f"{self.validation_fraction}. Pass more rows or set "
-                    "early_stopping=False."
-                )
-            perm = torch.randperm(n, generator=generator, device=device)
-            val_idx, rows = perm[:n_val], perm[n_val:]
-            validation = (
-                x[val_idx],
-                None if mask is None else mask[val_idx],
-            )
-        else:
-            rows = None
+            x, mask, rows, validate = self._validation_split(x, mask, generator)
         n_train = x.shape[0] if rows is None else rows.shape[0]
         optimizer = make_optimizer(self.module_, self.learning_rate)
         result = train(
@@ -275,8 +312,7 @@ class _BaseVAE(BaseEstimator):
             self._config(n_train),
             generator=generator,
             rows=rows,
-            validation=validation,
-            eval_seed=self._score_seed,
+            validate=validate,
         )
         self._optimizer = None
         self.n_iter_ = result.n_iter
@@ -314,6 +350,7 @@ class _BaseVAE(BaseEstimator):
             kl_weight=kl_weight(config.beta, config.kl_warmup, self.n_iter_),
             generator=generator,
             trim_fraction=config.trim_fraction,
+            n_samples=config.n_samples,
         )
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
@@ -345,7 +382,7 @@ class _BaseVAE(BaseEstimator):
         """Validated X, and its encoded tensor and mask on the inference device."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        x, mask = self.schema_.encode(X, self._inference_device())
+        x, mask = self.schema_.encode(self._model_input(X), self._inference_device())
         return X, x, mask
 
     def _posterior_mean(self, x, mask) -> torch.Tensor:

@@ -213,7 +213,12 @@ class TabularSchema:
         ):
             x = src
         else:
-            x = src.to(device=device, dtype=torch.float32, copy=True)
+            x = src.to(
+                device=device,
+                dtype=torch.float32,
+                copy=True,
+                memory_format=torch.contiguous_format,
+            )
             if not self._passthrough:
                 # Two exactly rounded passes, not a fused multiply-add: FMA is
                 # used in vector lanes only, which would make a row's result

@@ -226,6 +226,7 @@ class VAEModule(nn.Module):
         mask: torch.Tensor | None,
         eps: torch.Tensor,
         condition: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Importance log-weights and decoder outputs for K posterior draws.
 
@@ -235,6 +236,13 @@ class VAEModule(nn.Module):
         eps : Tensor of shape (K, n_components) or (K, n, n_components)
             Standard-normal draws; a (K, n_components) tensor is shared by all
             rows (common random numbers).
+            Rows with no observed entry use the prior N(0, I) as proposal
+            (their exact posterior), so their weights are all equal.
+        condition : Tensor, optional
+            Decoder condition of a conditional module.
+        kl_weight : float, default=1.0
+            Weight of ``log p(z) - log q(z | x)`` (beta of a beta-VAE; 1 gives
+            the importance weights proper).
 
         Returns
         -------
@@ -243,6 +251,11 @@ class VAEModule(nn.Module):
         params : Tensor of shape (K, n, n_params)
         """
         loc, logvar = self.inference(x, mask)
+        if mask is not None:
+            # A row with nothing observed has the prior as its exact posterior.
+            empty = mask.sum(-1, keepdim=True) == 0
+            loc = loc.masked_fill(empty, 0.0)
+            logvar = logvar.masked_fill(empty, 0.0)
         if eps.dim() == 2:
             eps = eps[:, None, :]
         std = torch.exp(0.5 * logvar)
@@ -252,7 +265,62 @@ class VAEModule(nn.Module):
         # log p(z) - log q(z|x): the 0.5 log 2pi terms cancel.
         log_pz = -0.5 * z.square().sum(-1)
         log_qz = -0.5 * (eps.square() + logvar).sum(-1)
-        return log_px + log_pz - log_qz, params
+        if kl_weight == 1.0:
+            return log_px + log_pz - log_qz, params
+        return log_px + kl_weight * (log_pz - log_qz), params
+
+    def iwae_loss(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
+    ) -> torch.Tensor:
+        """Per-row negative importance-weighted bound with K draws, shape (n,).
+
+        ``eps`` has shape (K, n, n_components): independent draws per row.
+        With ``mask``, only observed entries count (the MIWAE bound).
+        """
+        log_w, _ = self.log_weights(x, mask, eps, condition, kl_weight)
+        return math.log(log_w.shape[0]) - torch.logsumexp(log_w, dim=0)
+
+    def impute(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Importance-weighted conditional mean E[x | x_obs], shape (n, n_columns).
+
+        ``sum_k w_k E[x | z_k]`` with self-normalized weights
+        ``w_k ~ p(x_obs | z_k) p(z_k) / q(z_k | x_obs)`` (Mattei & Frellsen,
+        2019). Every column is returned; callers keep the observed ones.
+        """
+        log_w, params = self.log_weights(x, mask, eps, condition)
+        weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, n, 1)
+        return (weights * self.mean(params)).sum(0)
+
+    def sample_missing(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        eps: torch.Tensor,
+        generator: torch.Generator | None = None,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One draw from p(x | x_obs) per row by sampling-importance-resampling.
+
+        A latent draw z_k is picked with probability w_k (the importance
+        weights of :meth:`log_weights`), then x ~ p(x | z_k). Shape
+        (n, n_columns); callers keep the observed entries.
+        """
+        log_w, params = self.log_weights(x, mask, eps, condition)
+        probs = torch.softmax(log_w, dim=0).T  # (n, K)
+        pick = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        rows = torch.arange(x.shape[0], device=x.device)
+        return self.sample_x(params[pick, rows], generator)
 
     def feature_log_likelihood(
         self,

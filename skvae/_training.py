@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -32,6 +33,8 @@ class TrainConfig:
     tol: float = 1e-4
     n_iter_no_change: int = 10
     trim_fraction: float = 0.0
+    n_samples: int = 1
+    average_decay: float = 0.0
     verbose: int = 0
 
 
@@ -86,6 +89,9 @@ def run_epoch(
     rows: torch.Tensor | None = None,
     condition: torch.Tensor | None = None,
     trim_fraction: float = 0.0,
+    n_samples: int = 1,
+    average: list[torch.Tensor] | None = None,
+    average_decay: float = 0.0,
 ) -> float:
     """One pass over ``x`` in random minibatches; returns the mean loss per row.
 
@@ -93,7 +99,12 @@ def run_epoch(
     without copying ``x``. With ``trim_fraction > 0`` each minibatch's
     highest-loss rows (that share of it) are left out of the gradient: a
     trimmed ELBO that keeps outliers in the training data from shaping the
-    model. The returned loss still averages over every row.
+    model. The returned loss still averages over every row. With
+    ``n_samples = K > 1`` the loss is the importance-weighted bound with K
+    draws per row (IWAE; MIWAE when entries are missing) instead of the ELBO.
+    ``average`` (one tensor per trainable parameter) is updated after every
+    step to an exponential moving average of the weights with
+    ``average_decay``.
 
     Raises
     ------
@@ -105,8 +116,9 @@ def run_epoch(
     perm = torch.randperm(n, generator=generator, device=device)
     if rows is not None:
         perm = rows[perm]
+    shape = (n,) if n_samples == 1 else (n_samples, n)
     noise = torch.randn(
-        n, module.n_components, generator=generator, device=device, dtype=x.dtype
+        (*shape, module.n_components), generator=generator, device=device, dtype=x.dtype
     )
     params = [p for p in module.parameters() if p.requires_grad]
     total = torch.zeros((), device=device)
@@ -116,8 +128,12 @@ def run_epoch(
         xb = x.index_select(0, idx)
         mb = None if mask is None else mask.index_select(0, idx)
         cb = None if condition is None else condition.index_select(0, idx)
-        recon, kl = module.loss_terms(xb, mb, noise[start : start + batch_size], cb)
-        per_row = recon + kl_weight * kl
+        if n_samples == 1:
+            recon, kl = module.loss_terms(xb, mb, noise[start : start + batch_size], cb)
+            per_row = recon + kl_weight * kl
+        else:
+            eps = noise[:, start : start + batch_size]
+            per_row = module.iwae_loss(xb, mb, eps, cb, kl_weight)
         loss = per_row.mean()
         objective = loss
         if trim_fraction > 0.0:
@@ -127,6 +143,9 @@ def run_epoch(
         objective.backward()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
         optimizer.step()
+        if average is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(average, params, 1.0 - average_decay)
         total += loss.detach() * idx.shape[0]
     mean_loss = float(total) / n
     if not math.isfinite(mean_loss):
@@ -165,6 +184,15 @@ def negative_elbo(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
+    """Exchange the values of two lists of same-shaped tensors in place."""
+    for p, o in zip(params, other, strict=True):
+        tmp = p.detach().clone()
+        p.copy_(o)
+        o.copy_(tmp)
+
+
 def _progress(config: TrainConfig):
     from tqdm.auto import tqdm
 
@@ -186,24 +214,27 @@ def train(
     *,
     generator: torch.Generator,
     rows: torch.Tensor | None = None,
-    validation: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    validate: Callable[[VAEModule], float] | None = None,
     condition: torch.Tensor | None = None,
-    validation_condition: torch.Tensor | None = None,
-    eval_seed: int = 0,
 ) -> TrainResult:
     """Train ``module`` in place for at most ``config.max_iter`` epochs.
 
-    ``rows`` (optional) are the training row indices of ``x``; the validation
-    rows come separately in ``validation``.
+    ``rows`` (optional) are the training row indices of ``x``. ``validate``
+    (optional) scores the module after each epoch, higher being better (for
+    example the ELBO of held-out rows).
 
-    Stops when the monitored quantity (training loss, or the validation ELBO
-    when ``validation`` is given) has not improved by more than ``tol`` for
-    ``n_iter_no_change`` epochs after the KL warm-up. With a validation set,
-    the best weights are restored at the end. Ctrl-C stops training with a
-    warning and keeps the best weights.
+    Stops when the monitored quantity (training loss, or the validation score
+    when ``validate`` is given) has not improved by more than ``tol`` for
+    ``n_iter_no_change`` epochs after the KL warm-up. With a validation
+    score, the best weights are restored at the end. Ctrl-C stops training
+    with a warning and keeps the best weights.
     """
     result = TrainResult()
     best_state = None
+    params = [p for p in module.parameters() if p.requires_grad]
+    average = None
+    if config.average_decay > 0.0:
+        average = [p.detach().clone() for p in params]
     no_improvement = 0
     bar = _progress(config)
     try:
@@ -220,27 +251,27 @@ def train(
                 rows=rows,
                 condition=condition,
                 trim_fraction=config.trim_fraction,
+                n_samples=config.n_samples,
+                average=average,
+                average_decay=config.average_decay,
             )
             result.loss_curve.append(loss)
             result.n_iter = epoch + 1
             warming_up = epoch + 1 < config.kl_warmup
             postfix = {"loss": f"{loss:.4g}"}
-            if validation is not None:
-                score = -float(
-                    negative_elbo(
-                        module,
-                        *validation,
-                        beta=config.beta,
-                        seed=eval_seed,
-                        condition=validation_condition,
-                    ).mean()
-                )
-                result.validation_scores.append(score)
-                postfix["val_elbo"] = f"{score:.4g}"
+            if validate is not None:
+                module.eval()
+                if average is not None:
+                    _swap(params, average)
+                score = float(validate(module))
+                postfix["validation"] = f"{score:.4g}"
                 improved = score > result.best_validation_score + config.tol
                 if score > result.best_validation_score:
                     result.best_validation_score = score
                     best_state = copy.deepcopy(module.state_dict())
+                if average is not None:
+                    _swap(params, average)
+                result.validation_scores.append(score)
             else:
                 improved = loss < result.best_loss - config.tol
             result.best_loss = min(result.best_loss, loss)
@@ -257,4 +288,6 @@ def train(
         bar.close()
     if best_state is not None:
         module.load_state_dict(best_state)
+    elif average is not None:
+        _swap(params, average)
     return result

@@ -2,11 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
 
 ESTIMATORS = [
     VAETransformer(max_iter=5, device="cpu"),
     VAEOutlierDetector(max_iter=5, device="cpu"),
+    VAEImputer(max_iter=5, device="cpu"),
 ]
 
 EXPECTED_FAILURES: dict = {}

@@ -312,7 +312,7 @@ def test_verbose_progress_bar(gaussian_table, capsys):
 
 def test_verbose_shows_validation(gaussian_table, capsys):
     small(verbose=1, max_iter=2, early_stopping=True).fit(gaussian_table)
-    assert "val_elbo" in capsys.readouterr().err
+    assert "validation=" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- likelihoods

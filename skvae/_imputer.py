@@ -1,0 +1,493 @@
+"""VAEImputer: missing values filled from a VAE trained on incomplete data."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import TransformerMixin
+from sklearn.impute import MissingIndicator
+from sklearn.utils import gen_batches
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import _BaseVAE
+from ._module import VAEModule
+from ._utils import (
+    Interval,
+    MissingValues,
+    _check_feature_names_in,
+    _fit_context,
+    draw_seeds,
+    make_generator,
+)
+
+#: Per-step decay of the moving average of the weights that the imputer keeps
+#: (and validates): it smooths the swings of the imputation error between
+#: epochs (in a tuning run on load_breast_cancer at 50% MCAR, early stopping
+#: picked an epoch with RMSE 0.69 without it and 0.58 with it).
+WEIGHT_AVERAGE_DECAY = 0.99
+
+
+def _is_nan_like(value) -> bool:
+    """True for NaN (any float type) and pandas' NA."""
+    if value is None or isinstance(value, str):
+        return False
+    if isinstance(value, Real):
+        return math.isnan(value)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        return False
+    return value is pd.NA
+
+
+class VAEImputer(TransformerMixin, _BaseVAE):
+    """Missing-value imputation with a variational autoencoder (MIWAE).
+
+    The VAE is trained on the incomplete data with the importance-weighted
+    bound over the observed entries only (MIWAE, Mattei & Frellsen 2019): a
+    missing entry never enters the loss, and the encoder is told which
+    entries are missing. To fill a row, ``n_importance_samples`` latent codes
+    are drawn from q(z | x_obs) and weighted by
+    ``p(x_obs | z) p(z) / q(z | x_obs)``; the imputation is the weighted mean
+    of the decoder means (the importance-weighted estimate of
+    E[x_mis | x_obs]). With ``sample_posterior=True`` it is instead a draw from
+    p(x_mis | x_obs), by sampling-importance-resampling from the same weights,
+    so that :meth:`sample_imputations` (or transforms with different seeds)
+    give multiple imputations whose spread reflects the uncertainty.
+
+    Observed entries come back unchanged, bit for bit. Numeric columns are
+    standardized inside the estimator; imputations are in the original units.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Dimension of the latent space.
+    missing_values : float, int, str, None or pandas.NA, default=np.nan
+        The placeholder of a missing entry. With anything other than NaN, NaN
+        in X is an error (as in scikit-learn's imputers); ``None`` or a string
+        work with object arrays whose other entries are numbers.
+    add_indicator : bool, default=False
+        Append a :class:`~sklearn.impute.MissingIndicator` of the features
+        that had missing values at fit time.
+    keep_empty_features : bool, default=False
+        What to do with features that are entirely missing at fit time: drop
+        them from the output (False) or keep them, imputed with 0 (True).
+    sample_posterior : bool, default=False
+        False: the single best (importance-weighted mean) imputation. True:
+        a random draw from the model's conditional distribution of the
+        missing entries given the observed ones, seeded by ``random_state``.
+    n_train_samples : int, default=20
+        Importance samples per row in the training bound. 1 trains on the
+        ordinary ELBO; K > 1 on the tighter MIWAE bound, which costs about
+        K times the decoder work per epoch.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    activation : str, default="relu"
+        Hidden-layer activation (see :class:`~skvae.VAETransformer`).
+    likelihood : {"auto", "gaussian", "bernoulli"} or dict, default="auto"
+        Observation model per column (see :class:`~skvae.VAETransformer`).
+        A Bernoulli column is imputed with its probability (the conditional
+        mean), or with a 0/1 draw when ``sample_posterior=True``.
+    beta : float, default=1.0
+        Weight of the KL term.
+    kl_warmup : int, default=0
+        Epochs of linear KL warm-up.
+    max_iter : int, default=500
+        Maximum number of epochs.
+    batch_size : int, default=64
+        Minibatch size.
+    learning_rate : float, default=2e-3
+        Adam step size. The weights used for imputation are an exponential
+        moving average of the iterates (decay 0.99 per step), which evens out
+        the epoch-to-epoch swings of the imputation error.
+    early_stopping : bool, default=True
+        Hide ``validation_fraction`` of the *observed entries* from training,
+        score the imputation of those entries after every epoch (root mean
+        squared error in standardized units), stop after ``n_iter_no_change``
+        epochs without an improvement of more than ``tol`` and restore the
+        best epoch. This picks the training length without ground truth; the
+        imputation error of a VAE can swing a lot from epoch to epoch.
+    validation_fraction : float, default=0.1
+        Share of the observed entries hidden for early stopping.
+    n_iter_no_change : int, default=30
+        Patience, in epochs.
+    tol : float, default=1e-4
+        Minimum improvement of the validation score (or training loss).
+    n_importance_samples : int, default=50
+        Number K of latent draws per row for imputation, validation and
+        ``score_samples``.
+    min_variance : float, default=1e-3
+        Floor of the Gaussian variances, in standardized units.
+    device : str or torch.device, default="auto"
+        Torch device (see :class:`~skvae.VAETransformer`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds training, and the draws of ``sample_posterior=True``. With an
+        int, ``fit`` and ``transform`` are reproducible on CPU; to get several
+        imputations, change it between transforms or call
+        :meth:`sample_imputations`.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar over epochs.
+
+    Attributes
+    ----------
+    indicator_ : MissingIndicator or None
+        The fitted indicator when ``add_indicator=True``.
+    module_, schema_, n_iter_, loss_curve_, best_loss_, kl_per_component_, \
+n_active_components_, n_features_in_, feature_names_in_
+        As in :class:`~skvae.VAETransformer`; the model covers the features
+        that had at least one observed value at fit time. ``loss_curve_`` is
+        the negative MIWAE bound per row.
+    validation_scores_ : list of float or None
+        Negative RMSE of the hidden observed entries per epoch (higher is
+        better), when ``early_stopping=True``.
+    best_validation_score_ : float or None
+        Its best value; the fitted weights are from that epoch.
+
+    See Also
+    --------
+    sklearn.impute.IterativeImputer : Round-robin regression imputation.
+    sklearn.impute.KNNImputer : Nearest-neighbour imputation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAEImputer
+    >>> rng = np.random.RandomState(0)
+    >>> z = rng.normal(size=(200, 1))
+    >>> X = np.hstack([z, 2 * z, -z]) + 0.1 * rng.normal(size=(200, 3))
+    >>> X[::5, 1] = np.nan
+    >>> imp = VAEImputer(n_components=2, max_iter=50, random_state=0).fit(X)
+    >>> np.isnan(imp.transform(X)).any()
+    np.False_
+    """
+
+    _always_mask_channel = True
+
+    _parameter_constraints: dict = {
+        **_BaseVAE._parameter_constraints,
+        "missing_values": [MissingValues()],
+        "add_indicator": ["boolean"],
+        "keep_empty_features": ["boolean"],
+        "sample_posterior": ["boolean"],
+        "n_train_samples": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        missing_values=np.nan,
+        add_indicator=False,
+        keep_empty_features=False,
+        sample_posterior=False,
+        n_train_samples=20,
+        hidden_layer_sizes=(64, 64),
+        activation="relu",
+        likelihood="auto",
+        beta=1.0,
+        kl_warmup=0,
+        max_iter=500,
+        batch_size=64,
+        learning_rate=2e-3,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=30,
+        tol=1e-4,
+        n_importance_samples=50,
+        min_variance=1e-3,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            beta=beta,
+            kl_warmup=kl_warmup,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            n_importance_samples=n_importance_samples,
+            min_variance=min_variance,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.missing_values = missing_values
+        self.add_indicator = add_indicator
+        self.keep_empty_features = keep_empty_features
+        self.sample_posterior = sample_posterior
+        self.n_train_samples = n_train_samples
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = _is_nan_like(self.missing_values)
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Float array (float32 kept, else float64) with NaN at every missing entry."""
+        nan_like = _is_nan_like(self.missing_values)
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32] if nan_like else None,
+            ensure_all_finite="allow-nan" if nan_like else True,
+        )
+        if nan_like:
+            return X
+        if isinstance(self.missing_values, str) and X.dtype.kind in "biuf":
+            raise ValueError(
+                "X is numeric but missing_values is a string "
+                f"({self.missing_values!r}); pass a number or np.nan."
+            )
+        if self.missing_values is None:
+            missing = np.equal(X, None) if X.dtype == object else np.isnan(X * 0)
+        else:
+            missing = X == self.missing_values
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        if X.dtype == object:
+            X = np.where(missing, np.nan, X)
+            try:
+                return X.astype(dtype)
+            except ValueError as exc:
+                raise ValueError(
+                    f"VAEImputer needs numeric values besides missing_values: {exc}"
+                ) from exc
+        X = X.astype(dtype)
+        X[missing] = np.nan
+        return X
+
+    def _learn_columns(self, X: np.ndarray) -> None:
+        observed = ~np.isnan(X)
+        self._valid_features = observed.any(0)
+        if not self._valid_features.any():
+            raise ValueError(
+                "Every feature of X is entirely missing; VAEImputer needs "
+                "observed values to learn from."
+            )
+        self._all_valid = bool(self._valid_features.all())
+        if self.add_indicator:
+            self.indicator_ = MissingIndicator(
+                missing_values=np.nan, error_on_new=False
+            ).fit(X)
+        else:
+            self.indicator_ = None
+
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        return X if self._all_valid else X[:, self._valid_features]
+
+    def _model_feature_names(self):
+        names = getattr(self, "feature_names_in_", None)
+        if names is None or self._all_valid:
+            return names
+        return names[self._valid_features]
+
+    def _train_samples(self) -> int:
+        return int(self.n_train_samples)
+
+    def _average_decay(self) -> float:
+        return WEIGHT_AVERAGE_DECAY
+
+    # ------------------------------------------------------------------ fit
+    def _validation_split(self, x, mask, generator):
+        """Hide a share of the observed entries and score their imputation."""
+        if mask is None:
+            mask = torch.ones_like(x)
+        n, p = x.shape
+        observed = torch.nonzero(mask.reshape(-1), as_tuple=True)[0]
+        n_val = int(round(self.validation_fraction * observed.numel()))
+        if n_val < 1 or n_val >= observed.numel():
+            raise ValueError(
+                "early_stopping hides validation_fraction of the observed "
+                f"entries; with {observed.numel()} observed entries and "
+                f"validation_fraction={self.validation_fraction} that leaves no "
+                "validation or no training entry. Pass more data or set "
+                "early_stopping=False."
+            )
+        pick = torch.randperm(observed.numel(), generator=generator, device=x.device)
+        hidden = observed[pick[:n_val]].sort().values
+        truth = x.reshape(-1)[hidden].clone()
+        fill = torch.as_tensor(self.schema_.fill, dtype=x.dtype, device=x.device)
+        x = x.clone(memory_format=torch.contiguous_format)
+        mask = mask.clone(memory_format=torch.contiguous_format)
+        x.view(-1)[hidden] = fill[hidden % p]
+        mask.view(-1)[hidden] = 0.0
+        hidden_rows = torch.unique_consecutive(hidden // p)
+        x_val, mask_val = x[hidden_rows], mask[hidden_rows]
+        # Position of each hidden entry in the flattened (x_val) block.
+        where = torch.searchsorted(hidden_rows, hidden // p) * p + hidden % p
+        eps = self._score_noise().to(x.device)
+        chunk = self._importance_chunk()
+
+        @torch.no_grad()
+        def validate(module: VAEModule) -> float:
+            filled = torch.cat(
+                [
+                    module.impute(x_val[sl], mask_val[sl], eps)
+                    for sl in gen_batches(x_val.shape[0], chunk)
+                ]
+            )
+            err = filled.reshape(-1)[where] - truth
+            return -float(err.square().mean().sqrt())
+
+        return x, mask, None, validate
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE on incomplete X.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training data; entries equal to ``missing_values`` are missing.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VAEImputer
+            The fitted imputer.
+        """
+        return self._fit(X, incremental=False)
+
+    # ------------------------------------------------------------------ impute
+    def _fill(self, X: np.ndarray, seed: int | None) -> np.ndarray:
+        """X with its missing model columns filled; ``seed`` None: the mean."""
+        out = X.copy()
+        Xm = self._model_input(X)
+        rows = np.flatnonzero(np.isnan(Xm).any(axis=1))
+        if rows.size:
+            device = self._inference_device()
+            x, mask = self.schema_.encode(Xm[rows], device)
+            values = self._impute_tensor(x, mask, seed)
+            filled = self.schema_.decode(values)
+            cols = np.flatnonzero(self._valid_features)
+            block = out[np.ix_(rows, cols)]
+            holes = np.isnan(block)
+            block[holes] = filled[holes]
+            out[np.ix_(rows, cols)] = block
+        return out
+
+    def _impute_tensor(self, x, mask, seed: int | None) -> torch.Tensor:
+        """Imputed values for every column, in block order (encoded units)."""
+        chunk = self._importance_chunk()
+        K, d = self.n_importance_samples, self.n_components
+        with torch.inference_mode(), self._module_on(x.device) as module:
+            if seed is None:
+                eps = self._score_noise().to(x.device)
+                parts = [
+                    module.impute(x[sl], mask[sl], eps)
+                    for sl in gen_batches(x.shape[0], chunk)
+                ]
+            else:
+                gen = make_generator(seed, x.device)
+                parts = []
+                for sl in gen_batches(x.shape[0], chunk):
+                    n = sl.stop - sl.start
+                    eps = torch.randn(K, n, d, generator=gen, device=x.device)
+                    parts.append(module.sample_missing(x[sl], mask[sl], eps, gen))
+        return torch.cat(parts)
+
+    def _finish(self, X: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        """Drop or zero-fill empty features and append the indicator."""
+        if not self._all_valid:
+            if self.keep_empty_features:
+                empty = ~self._valid_features
+                block = filled[:, empty]
+                block[np.isnan(block)] = 0.0
+                filled[:, empty] = block
+            else:
+                filled = filled[:, self._valid_features]
+        if self.indicator_ is not None:
+            indicator = self.indicator_.transform(X).astype(filled.dtype)
+            filled = np.hstack([filled, indicator])
+        return filled
+
+    def transform(self, X):
+        """Fill the missing entries of X.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Rows to complete; entries equal to ``missing_values`` are missing.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features_out)
+            X with every missing entry filled (observed entries unchanged),
+            float32 for float32 input and float64 otherwise; features empty at
+            fit time are dropped unless ``keep_empty_features``; indicator
+            columns are appended when ``add_indicator``.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        seed = draw_seeds(self.random_state, 1)[0] if self.sample_posterior else None
+        return self._finish(X, self._fill(X, seed))
+
+    def sample_imputations(self, X, n_imputations=5, *, random_state=None):
+        """Multiple imputation: independent draws of the missing entries.
+
+        Each draw comes from p(x_mis | x_obs) by sampling-importance-resampling
+        (as ``sample_posterior=True``), whatever ``sample_posterior`` is. The
+        spread of the draws shows the model's uncertainty about each entry;
+        analyse each completed data set and pool the results (Rubin's rules).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Rows to complete.
+        n_imputations : int, default=5
+            Number of completed copies of X.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws; None uses the estimator's ``random_state``.
+
+        Returns
+        -------
+        imputations : ndarray of shape (n_imputations, n_samples, n_features_out)
+            Completed copies of X, laid out as :meth:`transform`'s output.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_imputations, Integral) or n_imputations < 1:
+            raise ValueError(
+                f"n_imputations must be a positive int, got {n_imputations!r}."
+            )
+        X = self._validate_X(X, reset=False)
+        seeds = draw_seeds(
+            self.random_state if random_state is None else random_state,
+            int(n_imputations),
+        )
+        return np.stack([self._finish(X, self._fill(X, seed)) for seed in seeds])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; defaults to ``feature_names_in_`` or
+            ``["x0", "x1", ...]``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            The kept input features, then ``missingindicator_<name>`` for each
+            indicator column.
+        """
+        check_is_fitted(self, "n_features_in_")
+        names = _check_feature_names_in(self, input_features)
+        out = names if self.keep_empty_features else names[self._valid_features]
+        if self.indicator_ is not None:
+            out = np.concatenate([out, self.indicator_.get_feature_names_out(names)])
+        return np.asarray(out, dtype=object)
