@@ -17,7 +17,11 @@ from skvae import VAEImputer
 from skvae._likelihoods import GaussianLikelihood
 from skvae._module import VAEModule
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # Fits of a few epochs, used for shapes and markers, have no active latent.
+    pytest.mark.filterwarnings("ignore::skvae.PosteriorCollapseWarning"),
+]
 
 FAST = {"max_iter": 60, "n_iter_no_change": 60, "early_stopping": False}
 
