@@ -257,8 +257,10 @@ n_active_components_, n_features_in_, feature_names_in_
                 "X is numeric but missing_values is a string "
                 f"({self.missing_values!r}); pass a number or np.nan."
             )
-        if self.missing_values is None:
-            missing = np.equal(X, None) if X.dtype == object else np.isnan(X * 0)
+        if self.missing_values is None and X.dtype != object:
+            missing = np.zeros(X.shape, dtype=bool)  # None never occurs in numbers
+        elif self.missing_values is None:
+            missing = np.equal(X, None)
         else:
             missing = X == self.missing_values
         dtype = np.float32 if X.dtype == np.float32 else np.float64
