@@ -182,6 +182,15 @@ class _BaseVAE(BaseEstimator):
         """Names of the columns returned by :meth:`_model_input`, or None."""
         return getattr(self, "feature_names_in_", None)
 
+    def _fit_condition(self, y, n_samples: int, *, first: bool, classes=None):
+        """Hook: the decoder condition of each training row, or None.
+
+        A conditional subclass returns an array of shape (n_samples,
+        n_conditions) built from ``y`` (and ``classes``, for ``partial_fit``);
+        by default the model is unconditional and ``y`` is ignored.
+        """
+        return None
+
     def _initialize_schema(self, X: np.ndarray) -> None:
         """Draw the seeds and learn the column schema on the first fit."""
         self._init_seed, self._train_seed, self._score_seed = draw_seeds(
@@ -192,7 +201,7 @@ class _BaseVAE(BaseEstimator):
             X, self.likelihood, self._model_feature_names()
         )
 
-    def _initialize_module(self, has_missing: bool) -> None:
+    def _initialize_module(self, has_missing: bool, n_conditions: int = 0) -> None:
         """Build the torch module (weights from the init seed) on the CPU."""
         likelihoods = []
         for kind, size in zip(
@@ -210,31 +219,38 @@ class _BaseVAE(BaseEstimator):
             hidden_layer_sizes=self._hidden_sizes(),
             activation=self.activation,
             mask_channel=self._always_mask_channel or has_missing,
+            n_conditions=n_conditions,
             generator=torch.Generator().manual_seed(self._init_seed),
         )
         self.n_iter_ = 0
         self.loss_curve_ = []
         self._optimizer = None
 
-    def _fit(self, X, *, incremental: bool):
+    def _fit(self, X, y=None, *, incremental: bool, classes=None):
         device = resolve_device(self.device)
         self._hidden_sizes()
         first = not (incremental and hasattr(self, "module_"))
         X = self._validate_X(X, reset=first)
+        condition = self._fit_condition(y, X.shape[0], first=first, classes=classes)
         if first:
             self._learn_columns(X)
         X = self._model_input(X)
         if first:
             self._initialize_schema(X)
         x, mask = self.schema_.encode(X, device)
+        if condition is not None:
+            condition = torch.as_tensor(condition, dtype=x.dtype, device=device)
         if first:
-            self._initialize_module(has_missing=mask is not None)
+            self._initialize_module(
+                has_missing=mask is not None,
+                n_conditions=0 if condition is None else condition.shape[1],
+            )
         self.module_.to(device)
         try:
             if incremental:
-                self._partial_fit_epoch(x, mask, device)
+                self._partial_fit_epoch(x, mask, device, condition)
             else:
-                self._fit_epochs(x, mask, device)
+                self._fit_epochs(x, mask, device, condition)
             self._record_latent_usage(x, mask, warn=not incremental)
         finally:
             self.module_.cpu()
@@ -269,12 +285,13 @@ class _BaseVAE(BaseEstimator):
         """Importance samples per row in the training bound (1: the ELBO)."""
         return 1
 
-    def _validation_split(self, x, mask, generator):
+    def _validation_split(self, x, mask, generator, condition=None):
         """Hold out rows for early stopping.
 
         Returns the training tensors ``(x, mask)``, the training row indices
         (None for all), and a function scoring a module on the held-out part
-        (higher is better: here the validation ELBO per row).
+        (higher is better: here the validation ELBO per row). ``condition``
+        is passed only for a conditional model.
         """
         n = x.shape[0]
         n_val = int(round(self.validation_fraction * n))
@@ -289,19 +306,26 @@ class _BaseVAE(BaseEstimator):
         val_idx, rows = perm[:n_val], perm[n_val:]
         x_val = x[val_idx]
         mask_val = None if mask is None else mask[val_idx]
+        cond_val = None if condition is None else condition[val_idx]
         beta, seed = float(self.beta), self._score_seed
 
         def validate(module: VAEModule) -> float:
-            elbo = negative_elbo(module, x_val, mask_val, beta=beta, seed=seed)
+            elbo = negative_elbo(
+                module, x_val, mask_val, beta=beta, seed=seed, condition=cond_val
+            )
             return -float(elbo.mean())
 
         return x, mask, rows, validate
 
-    def _fit_epochs(self, x, mask, device) -> None:
+    def _fit_epochs(self, x, mask, device, condition=None) -> None:
         generator = make_generator(self._train_seed, device)
         validate = rows = None
         if self.early_stopping:
-            x, mask, rows, validate = self._validation_split(x, mask, generator)
+            # Subclasses that are never conditional need not take ``condition``.
+            extra = {} if condition is None else {"condition": condition}
+            x, mask, rows, validate = self._validation_split(
+                x, mask, generator, **extra
+            )
         n_train = x.shape[0] if rows is None else rows.shape[0]
         optimizer = make_optimizer(self.module_, self.learning_rate)
         result = train(
@@ -313,6 +337,7 @@ class _BaseVAE(BaseEstimator):
             generator=generator,
             rows=rows,
             validate=validate,
+            condition=condition,
         )
         self._optimizer = None
         self.n_iter_ = result.n_iter
@@ -334,7 +359,7 @@ class _BaseVAE(BaseEstimator):
                 stacklevel=5,
             )
 
-    def _partial_fit_epoch(self, x, mask, device) -> None:
+    def _partial_fit_epoch(self, x, mask, device, condition=None) -> None:
         if self._optimizer is None:
             self._optimizer = make_optimizer(self.module_, self.learning_rate)
         else:
@@ -349,6 +374,7 @@ class _BaseVAE(BaseEstimator):
             batch_size=config.batch_size,
             kl_weight=kl_weight(config.beta, config.kl_warmup, self.n_iter_),
             generator=generator,
+            condition=condition,
             trim_fraction=config.trim_fraction,
             n_samples=config.n_samples,
         )

@@ -7,11 +7,16 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import check_array, gen_batches
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _BaseVAE
 from ._utils import _fit_context, draw_seeds
+
+#: Default latent values of :meth:`VAETransformer.traverse` (the prior's
+#: central +-3 standard deviations).
+TRAVERSE_VALUES = np.linspace(-3.0, 3.0, 7)
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
@@ -23,7 +28,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     maximizes the evidence lower bound over the observed entries.
     ``transform`` returns the posterior means, ``inverse_transform`` decodes
     latent codes, ``sample`` generates new rows and ``score_samples``
-    estimates log p(x) by importance sampling.
+    estimates log p(x) by importance sampling; ``interpolate`` and
+    ``traverse`` decode paths through the latent space.
 
     Numeric columns are standardized inside the estimator; every output is in
     the original units. NaN marks a missing entry: it is left out of the
@@ -33,6 +39,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     ----------
     n_components : int, default=8
         Dimension of the latent space.
+    conditional : bool, default=False
+        Fit a conditional VAE: ``fit(X, y)`` learns the classes of ``y`` and
+        the decoder models p(x | z, y), so that ``sample(n, y=...)`` generates
+        rows of the requested classes. The encoder stays q(z | x), so
+        ``transform(X)`` needs no labels (see Notes).
     hidden_layer_sizes : tuple of int, default=(256, 128)
         Widths of the encoder's hidden layers; the decoder mirrors them. An
         empty tuple gives a linear encoder and decoder (probabilistic PCA
@@ -111,6 +122,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         component, in nats; near 0 means the component is unused.
     n_active_components_ : int
         Number of components with ``kl_per_component_`` above 0.01 nats.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in fit (sorted), when ``conditional=True``.
+    class_count_ : ndarray of shape (n_classes,)
+        Number of training rows of each class, when ``conditional=True``.
+    class_prior_ : ndarray of shape (n_classes,)
+        Share of the training rows in each class, p(y); it weights the classes
+        in ``score_samples`` and ``sample`` without ``y``. Only when
+        ``conditional=True``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -119,6 +138,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     See Also
     --------
     sklearn.decomposition.PCA : Linear dimensionality reduction.
+
+    Notes
+    -----
+    With ``conditional=True`` the generative model is p(y) p(z) p(x | z, y),
+    with p(y) the class frequencies of the training data and z independent
+    of y; the decoder receives y one-hot encoded next to z. The encoder
+    q(z | x) does not see y, so that ``transform``, ``interpolate`` and
+    ``traverse`` work on unlabelled rows; the KL term then pushes z to hold
+    what the class does not explain (the "style" of a row). Methods that
+    decode need the class of each row: ``inverse_transform``, ``interpolate``
+    and ``traverse`` require ``y``, while ``sample`` draws the classes from
+    ``class_prior_`` when ``y`` is None, and ``score_samples`` without ``y``
+    estimates the marginal log p(x) = log sum_y p(y) p(x | y).
 
     Examples
     --------
@@ -130,17 +162,176 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     (1797, 2)
     >>> vae.sample(3, random_state=0).shape
     (3, 64)
+
+    A conditional VAE generates rows of a requested class:
+
+    >>> X, y = load_digits(return_X_y=True)
+    >>> cvae = VAETransformer(2, conditional=True, max_iter=5, random_state=0)
+    >>> cvae.fit(X / 16, y).sample(4, y=7, return_mean=True).shape
+    (4, 64)
+    >>> cvae.transform(X[:3] / 16).shape  # encoding needs no labels
+    (3, 2)
     """
+
+    _parameter_constraints: dict = {
+        **_BaseVAE._parameter_constraints,
+        "conditional": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        conditional=False,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        likelihood="auto",
+        beta=1.0,
+        kl_warmup=0,
+        max_iter=200,
+        batch_size=128,
+        learning_rate=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_importance_samples=32,
+        min_variance=1e-3,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            beta=beta,
+            kl_warmup=kl_warmup,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            n_importance_samples=n_importance_samples,
+            min_variance=min_variance,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.conditional = conditional
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        flag = self.conditional  # not validated yet: only a true bool counts
+        tags.target_tags.required = isinstance(flag, bool | np.bool_) and bool(flag)
         return tags
 
     @property
     def _n_features_out(self):
         return self.n_components
 
+    # ------------------------------------------------------------------ classes
+    def _is_conditional_fit(self) -> bool:
+        """Whether the fitted module decodes from a class condition."""
+        return self.module_.n_conditions > 0
+
+    def _fit_condition(self, y, n_samples: int, *, first: bool, classes=None):
+        if not self.conditional:
+            if first:
+                for name in ("classes_", "class_count_", "class_prior_"):
+                    self.__dict__.pop(name, None)
+            elif self._is_conditional_fit():
+                raise ValueError(
+                    "This VAETransformer was first fitted with conditional=True; "
+                    "partial_fit cannot continue with conditional=False. Call fit "
+                    "to start over."
+                )
+            return None
+        if not first and not self._is_conditional_fit():
+            raise ValueError(
+                "This VAETransformer was first fitted with conditional=False; "
+                "partial_fit cannot continue with conditional=True. Call fit to "
+                "start over."
+            )
+        if y is None:
+            raise ValueError(
+                "VAETransformer(conditional=True) requires y to be passed, but "
+                "the target y is None: fit and partial_fit need the class label "
+                "of each row of X."
+            )
+        y = column_or_1d(y, warn=True)
+        if y.shape[0] != n_samples:
+            raise ValueError(f"y has {y.shape[0]} labels, but X has {n_samples} rows.")
+        check_classification_targets(y)
+        if first:
+            self.classes_ = _sorted_labels(y if classes is None else classes)
+            self.class_count_ = np.zeros(len(self.classes_))
+        elif classes is not None and not _same_labels(classes, self.classes_):
+            raise ValueError(
+                f"classes={_sorted_labels(classes).tolist()!r} is not the same "
+                f"as on the first call to partial_fit: {self.classes_.tolist()!r}."
+            )
+        index = self._class_index(y, n_samples, method="partial_fit")
+        self.class_count_ = self.class_count_ + np.bincount(
+            index, minlength=len(self.classes_)
+        )
+        self.class_prior_ = self.class_count_ / self.class_count_.sum()
+        return self._one_hot(index)
+
+    def _class_index(self, y, n_rows: int, *, method: str) -> np.ndarray:
+        """Position in ``classes_`` of each label; a scalar y is broadcast."""
+        labels = np.asarray(y)
+        if labels.ndim == 0:
+            labels = np.repeat(labels, n_rows)
+        labels = column_or_1d(labels)
+        if labels.shape[0] != n_rows:
+            raise ValueError(
+                f"y has {labels.shape[0]} labels for {n_rows} rows; pass one "
+                "label per row or a single label for all of them."
+            )
+        try:
+            unique, inverse = np.unique(labels, return_inverse=True)
+        except TypeError as exc:
+            raise ValueError(
+                f"y mixes label types that cannot be compared: {exc}"
+            ) from exc
+        lookup = {label: i for i, label in enumerate(self.classes_.tolist())}
+        unknown = [label for label in unique.tolist() if label not in lookup]
+        if unknown:
+            hint = (
+                " Pass every class in classes= on the first call to partial_fit."
+                if method == "partial_fit"
+                else ""
+            )
+            raise ValueError(
+                f"y contains labels not seen in fit: {unknown[:10]!r}; the "
+                f"classes are {self.classes_.tolist()[:20]!r}.{hint}"
+            )
+        codes = np.array([lookup[label] for label in unique.tolist()], dtype=np.intp)
+        return codes[inverse.reshape(-1)]
+
+    def _one_hot(self, index: np.ndarray) -> np.ndarray:
+        return np.eye(len(self.classes_), dtype=np.float32)[index]
+
+    def _condition(self, y, n_rows: int, *, method: str) -> torch.Tensor | None:
+        """Decoder condition for ``y`` (None for an unconditional model)."""
+        if not self._is_conditional_fit():
+            if y is not None:
+                raise ValueError("y is only accepted by a conditional model.")
+            return None
+        if y is None:
+            raise ValueError(
+                f"This VAETransformer is conditional: {method} needs y, the class "
+                "of each row (a label of classes_, or one label for all rows)."
+            )
+        index = self._class_index(y, n_rows, method=method)
+        return torch.from_numpy(self._one_hot(index))
+
+    # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the VAE on X.
@@ -149,18 +340,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             Training data; NaN marks a missing entry.
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels (any type scikit-learn classifiers accept, strings
+            included) when ``conditional=True``, where they are required;
+            ignored otherwise.
 
         Returns
         -------
         self : VAETransformer
             The fitted estimator.
         """
-        return self._fit(X, incremental=False)
+        return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Run one epoch over X, continuing from the current state.
 
         The first call sets the column kinds and standardization from its X;
@@ -171,23 +364,32 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             A batch of training data; NaN marks a missing entry.
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,) or None, default=None
+            Class labels, required when ``conditional=True``; ignored
+            otherwise.
+        classes : array-like of shape (n_classes,) or None, default=None
+            Every class of the conditional model, as in the ``partial_fit`` of
+            scikit-learn's classifiers. It is read on the first call; when
+            None there, the classes are those present in the first call's
+            ``y`` and later labels must be among them. Later calls may pass
+            the same classes again, or None.
 
         Returns
         -------
         self : VAETransformer
             The updated estimator.
         """
-        return self._fit(X, incremental=True)
+        return self._fit(X, y, incremental=True, classes=classes)
 
+    # ------------------------------------------------------------------ encode
     def transform(self, X):
         """Posterior mean E[z | x] of each row.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows to encode; NaN marks a missing entry.
+            Rows to encode; NaN marks a missing entry. A conditional model
+            needs no labels here: its encoder q(z | x) does not see them.
 
         Returns
         -------
@@ -198,13 +400,51 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Z = self._posterior_mean(x, mask).cpu().numpy()
         return Z.astype(X.dtype, copy=False)
 
-    def inverse_transform(self, Z):
+    # ------------------------------------------------------------------ decode
+    def _decode(
+        self,
+        z: torch.Tensor,
+        condition: torch.Tensor | None,
+        *,
+        return_mean: bool,
+        generator: torch.Generator | None = None,
+    ):
+        """Decoder means (or draws) for latent codes, in the fit container."""
+        if return_mean:
+            device = self._inference_device()
+            if condition is not None:
+                condition = condition.to(device)
+            with torch.inference_mode(), self._module_on(device) as module:
+                values = module.mean(module.generative(z.to(device), condition))
+        else:
+            with torch.inference_mode():
+                params = self.module_.generative(z, condition)
+                values = self.module_.sample_x(params, generator)
+        return self._to_output(self.schema_.decode(values))
+
+    def _draw_generator(self, random_state) -> torch.Generator:
+        seed = draw_seeds(
+            self.random_state if random_state is None else random_state, 1
+        )[0]
+        return torch.Generator().manual_seed(seed)
+
+    def _decode_codes(self, Z: np.ndarray, y, *, method, return_mean, random_state):
+        condition = self._condition(y, Z.shape[0], method=method)
+        generator = None if return_mean else self._draw_generator(random_state)
+        z = torch.as_tensor(Z, dtype=torch.float32)
+        return self._decode(z, condition, return_mean=return_mean, generator=generator)
+
+    def inverse_transform(self, Z, y=None):
         """Decode latent codes to the decoder's mean E[x | z].
 
         Parameters
         ----------
         Z : array-like of shape (n_samples, n_components)
             Latent codes.
+        y : array-like of shape (n_samples,), label or None, default=None
+            Class of each row for a conditional model, where it is required
+            (the decoder's mean depends on the class); one label applies to
+            every row. Must be None for an unconditional model.
 
         Returns
         -------
@@ -218,11 +458,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
                 f"Z has {Z.shape[1]} columns, but this VAETransformer has "
                 f"n_components={self.n_components}."
             )
-        device = self._inference_device()
-        z = torch.as_tensor(Z, dtype=torch.float32, device=device)
-        with torch.inference_mode(), self._module_on(device) as module:
-            means = module.mean(module.generative(z))
-        return self._to_output(self.schema_.decode(means))
+        return self._decode_codes(
+            Z, y, method="inverse_transform", return_mean=True, random_state=None
+        )
 
     def sample(self, n_samples=1, *, y=None, random_state=None, return_mean=False):
         """Generate rows from the model: z ~ N(0, I), then x ~ p(x | z).
@@ -231,12 +469,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         ----------
         n_samples : int, default=1
             Number of rows.
-        y : None
-            Class labels for a conditional model; this estimator is not
-            conditional, so only None is accepted.
+        y : array-like of shape (n_samples,), label or None, default=None
+            Class of each generated row, for a conditional model: labels of
+            ``classes_``, or one label for every row. When None, a conditional
+            model draws the classes from ``class_prior_`` (the training
+            frequencies). Must be None for an unconditional model.
         random_state : int, RandomState instance or None, default=None
             Seed for the draws; None uses the estimator's ``random_state``
-            (so an int there makes repeated calls identical).
+            (so an int there makes repeated calls identical). The latent
+            draws depend on the seed alone, not on ``y``: the same seed with
+            different classes gives the same "styles" in each class.
         return_mean : bool, default=False
             Return the decoder means E[x | z] instead of draws from p(x | z)
             (clean images rather than noisy pixels).
@@ -251,18 +493,254 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             raise ValueError(f"n_samples must be an int, got {n_samples!r}.")
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-        if y is not None:
-            raise ValueError("y is only accepted by a conditional model.")
-        seed = draw_seeds(
-            self.random_state if random_state is None else random_state, 1
-        )[0]
-        gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(int(n_samples), self.n_components, generator=gen)
-        with torch.inference_mode():
-            params = self.module_.generative(z)
-            values = (
-                self.module_.mean(params)
-                if return_mean
-                else self.module_.sample_x(params, gen)
+        n_samples = int(n_samples)
+        gen = self._draw_generator(random_state)
+        z = torch.randn(n_samples, self.n_components, generator=gen)
+        if y is None and self._is_conditional_fit():
+            prior = torch.as_tensor(self.class_prior_, dtype=torch.float64)
+            index = torch.multinomial(prior, n_samples, replacement=True, generator=gen)
+            condition = torch.from_numpy(self._one_hot(index.numpy()))
+        else:
+            condition = self._condition(y, n_samples, method="sample")
+        return self._decode(z, condition, return_mean=return_mean, generator=gen)
+
+    # ------------------------------------------------------------------ latent tools
+    def _single_code(self, x, name: str) -> np.ndarray:
+        """Posterior mean of one row given as (n_features,) or (1, n_features)."""
+        if hasattr(x, "to_frame") and getattr(x, "ndim", None) == 1:
+            x = x.to_frame().T.infer_objects()  # a pandas Series: one row
+        elif not hasattr(x, "columns"):
+            x = np.asarray(x)
+            if x.ndim == 1:
+                x = x.reshape(1, -1)
+        shape = tuple(x.shape)
+        if len(shape) != 2 or shape[0] != 1:
+            raise ValueError(
+                f"{name} must be a single row, of shape (n_features,) or "
+                f"(1, n_features); got shape {shape}."
             )
-        return self._to_output(self.schema_.decode(values))
+        return self.transform(x)[0]
+
+    def interpolate(
+        self,
+        x_start,
+        x_end,
+        n_steps: int = 10,
+        *,
+        y=None,
+        return_mean: bool = True,
+        random_state=None,
+    ):
+        """Decode a straight line in latent space between two rows.
+
+        The line joins the posterior means E[z | x_start] and E[z | x_end] in
+        ``n_steps`` evenly spaced codes, endpoints included, and each code is
+        decoded: the first row is ``inverse_transform(transform(x_start))``
+        and the last ``inverse_transform(transform(x_end))``.
+
+        Parameters
+        ----------
+        x_start, x_end : array-like of shape (n_features,) or (1, n_features)
+            The two rows (a one-row DataFrame or a Series also works).
+        n_steps : int, default=10
+            Number of decoded rows, at least 2.
+        y : label, array-like of shape (n_steps,) or None, default=None
+            Class(es) for the decoder of a conditional model, where it is
+            required; must be None for an unconditional model.
+        return_mean : bool, default=True
+            Decoder means E[x | z]; False gives draws from p(x | z).
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws when ``return_mean=False``; None uses the
+            estimator's ``random_state``.
+
+        Returns
+        -------
+        X_path : ndarray or DataFrame of shape (n_steps, n_features)
+            Decoded rows along the path, in the container of the fit input.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_steps, Integral) or isinstance(n_steps, bool):
+            raise ValueError(f"n_steps must be an int, got {n_steps!r}.")
+        if n_steps < 2:
+            raise ValueError(
+                f"n_steps must be >= 2 (the path includes both endpoints), got "
+                f"{n_steps}."
+            )
+        z_start = self._single_code(x_start, "x_start")
+        z_end = self._single_code(x_end, "x_end")
+        Z = np.linspace(z_start, z_end, int(n_steps))
+        return self._decode_codes(
+            Z,
+            y,
+            method="interpolate",
+            return_mean=return_mean,
+            random_state=random_state,
+        )
+
+    def traverse(
+        self,
+        x,
+        dimension: int,
+        values=None,
+        *,
+        y=None,
+        return_mean: bool = True,
+        random_state=None,
+    ):
+        """Decode x's latent code with one dimension set to a range of values.
+
+        The code is the posterior mean E[z | x]; component ``dimension`` is
+        replaced by each entry of ``values`` in turn (absolute latent values,
+        on the scale of the N(0, 1) prior) while the other components stay
+        fixed, and each code is decoded. This shows what one latent dimension
+        controls.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_features,) or (1, n_features)
+            The row whose code is varied (a one-row DataFrame or a Series also
+            works).
+        dimension : int
+            The latent component to vary, in ``[0, n_components)``.
+        values : array-like of shape (n_values,), default=None
+            Values given to that component. None uses
+            ``np.linspace(-3, 3, 7)``.
+        y : label, array-like of shape (n_values,) or None, default=None
+            Class(es) for the decoder of a conditional model, where it is
+            required; must be None for an unconditional model.
+        return_mean : bool, default=True
+            Decoder means E[x | z]; False gives draws from p(x | z).
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws when ``return_mean=False``; None uses the
+            estimator's ``random_state``.
+
+        Returns
+        -------
+        X_traversal : ndarray or DataFrame of shape (n_values, n_features)
+            One decoded row per value, in the container of the fit input.
+        """
+        check_is_fitted(self)
+        if not isinstance(dimension, Integral) or isinstance(dimension, bool):
+            raise ValueError(f"dimension must be an int, got {dimension!r}.")
+        if not 0 <= dimension < self.n_components:
+            raise ValueError(
+                f"dimension must be in [0, {self.n_components}) for this model "
+                f"with n_components={self.n_components}; got {dimension}."
+            )
+        values = TRAVERSE_VALUES if values is None else values
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 1 or values.shape[0] < 1:
+            raise ValueError(
+                f"values must be a non-empty 1-D array of latent values; got "
+                f"shape {values.shape}."
+            )
+        if not np.isfinite(values).all():
+            raise ValueError("values must be finite.")
+        z = self._single_code(x, "x")
+        Z = np.repeat(z[None, :].astype(np.float64), values.shape[0], axis=0)
+        Z[:, dimension] = values
+        return self._decode_codes(
+            Z,
+            y,
+            method="traverse",
+            return_mean=return_mean,
+            random_state=random_state,
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def score_samples(self, X, y=None):
+        """Importance-weighted estimate of log p(x) for each row.
+
+        The estimate is the IWAE bound with ``n_importance_samples`` posterior
+        draws, in nats, for the data in their original units (the
+        standardization's Jacobian is included). Missing entries are
+        marginalized out: a row's score is the log-density of its observed
+        entries. The same draws serve every row, so a row's score does not
+        depend on the other rows, and repeated calls give identical values.
+
+        For a conditional model, ``y=None`` gives the marginal
+        log p(x) = log sum_c p(c) p(x | c), with p(c) = ``class_prior_`` and
+        one importance-weighted estimate of p(x | c) per class (the cost is
+        ``n_classes`` times that of an unconditional model); with ``y``, the
+        class-conditional log p(x | y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score; NaN marks a missing entry.
+        y : array-like of shape (n_samples,), label or None, default=None
+            Classes of the rows, for a conditional model only.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            Higher means more typical under the model.
+        """
+        check_is_fitted(self)
+        if not self._is_conditional_fit():
+            if y is not None:
+                raise ValueError("y is only accepted by a conditional model.")
+            return super().score_samples(X)
+        X, x, mask = self._encode(X)
+        n = x.shape[0]
+        device = x.device
+        eps = self._score_noise().to(device)
+        if y is None:
+            conditions = torch.eye(len(self.classes_), device=device)[:, None, :]
+            log_prior = torch.log(
+                torch.as_tensor(self.class_prior_, dtype=torch.float64, device=device)
+            )[:, None]
+        else:
+            rows = self._condition(y, n, method="score_samples").to(device)
+        parts = []
+        with torch.inference_mode(), self._module_on(device) as module:
+            for sl in gen_batches(n, self._importance_chunk()):
+                m = None if mask is None else mask[sl]
+                if y is not None:
+                    parts.append(module.log_marginal(x[sl], m, eps, rows[sl]))
+                    continue
+                per_class = torch.stack(
+                    [module.log_marginal(x[sl], m, eps, c) for c in conditions]
+                )
+                parts.append(torch.logsumexp(per_class.double() + log_prior, dim=0))
+        log_p = torch.cat(parts).double().cpu().numpy()
+        return log_p - self.schema_.log_det_jacobian(mask, n)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood estimate of the rows of X.
+
+        With this as ``score``, model selection tools such as ``GridSearchCV``
+        with no ``scoring`` pick the model with the best held-out likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score; NaN marks a missing entry.
+        y : array-like of shape (n_samples,) or None, default=None
+            Ignored by an unconditional model. A conditional model given
+            ``y`` returns the mean of log p(x | y), and without it the mean
+            of the marginal log p(x).
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples` over the rows.
+        """
+        check_is_fitted(self)
+        if not self._is_conditional_fit():
+            y = None
+        return float(np.mean(self.score_samples(X, y=y)))
+
+
+def _sorted_labels(labels) -> np.ndarray:
+    """Sorted unique labels, with a clear error for incomparable types."""
+    labels = column_or_1d(np.asarray(labels))
+    try:
+        return np.unique(labels)
+    except TypeError as exc:
+        raise ValueError(f"y mixes label types that cannot be compared: {exc}") from exc
+
+
+def _same_labels(a, b: np.ndarray) -> bool:
+    a = _sorted_labels(a)
+    return a.shape == b.shape and a.tolist() == b.tolist()
