@@ -1,5 +1,6 @@
 """skvae: variational autoencoders with a scikit-learn interface."""
 
+from . import plotting  # matplotlib is imported by its functions, not here
 from ._base import PosteriorCollapseWarning
 from ._imputer import VAEImputer
 from ._outlier import VAEOutlierDetector
@@ -13,4 +14,5 @@ __all__ = [
     "VAEOutlierDetector",
     "VAETransformer",
     "__version__",
+    "plotting",
 ]
