@@ -86,6 +86,28 @@ def test_breast_cancer_at_half_missing():
     assert imp.validation_scores_ is not None
     assert imp.best_validation_score_ == max(imp.validation_scores_)
     assert -imp.best_validation_score_ < 0.8
+    # The final model is refit on every entry for the selected epoch count.
+    assert imp.n_iter_ == int(np.argmax(imp.validation_scores_)) + 1
+    assert len(imp.loss_curve_) == imp.n_iter_
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_refit_after_early_stopping(low_rank, refit):
+    """refit=True retrains on every entry for the epoch count early stopping chose."""
+    Xm, hidden = _mcar(low_rank, 0.3, 2)
+    kw = {"n_components": 2, "max_iter": 40, "n_iter_no_change": 5, "device": "cpu"}
+    imp = VAEImputer(random_state=0, refit=refit, **kw).fit(Xm)
+    selected = int(np.argmax(imp.validation_scores_)) + 1
+    if refit:
+        assert imp.n_iter_ == selected
+    else:
+        assert imp.n_iter_ == len(imp.validation_scores_) >= selected
+    assert len(imp.loss_curve_) == imp.n_iter_
+    again = VAEImputer(random_state=0, refit=refit, **kw).fit(Xm)
+    np.testing.assert_array_equal(imp.transform(Xm), again.transform(Xm))
+    assert _rmse(low_rank, imp.transform(Xm), hidden) < 0.8 * _rmse(
+        low_rank, SimpleImputer().fit_transform(Xm), hidden
+    )
 
 
 def test_float32_preserved_and_deterministic(low_rank):
