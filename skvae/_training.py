@@ -92,6 +92,7 @@ def run_epoch(
     n_samples: int = 1,
     average: list[torch.Tensor] | None = None,
     average_decay: float = 0.0,
+    average_steps: int = 0,
 ) -> float:
     """One pass over ``x`` in random minibatches; returns the mean loss per row.
 
@@ -104,7 +105,10 @@ def run_epoch(
     draws per row (IWAE; MIWAE when entries are missing) instead of the ELBO.
     ``average`` (one tensor per trainable parameter) is updated after every
     step to an exponential moving average of the weights with
-    ``average_decay``.
+    ``average_decay``, warmed up as ``min(average_decay, (1 + t) / (10 + t))``
+    after ``t`` earlier steps (``average_steps`` before this epoch), so that
+    the average follows the weights in the first steps instead of staying
+    near their initial values.
 
     Raises
     ------
@@ -123,7 +127,7 @@ def run_epoch(
     params = [p for p in module.parameters() if p.requires_grad]
     total = torch.zeros((), device=device)
     module.train()
-    for start in range(0, n, batch_size):
+    for step, start in enumerate(range(0, n, batch_size), start=average_steps):
         idx = perm[start : start + batch_size]
         xb = x.index_select(0, idx)
         mb = None if mask is None else mask.index_select(0, idx)
@@ -145,7 +149,8 @@ def run_epoch(
         optimizer.step()
         if average is not None:
             with torch.no_grad():
-                torch._foreach_lerp_(average, params, 1.0 - average_decay)
+                decay = min(average_decay, (1.0 + step) / (10.0 + step))
+                torch._foreach_lerp_(average, params, 1.0 - decay)
         total += loss.detach() * idx.shape[0]
     mean_loss = float(total) / n
     if not math.isfinite(mean_loss):
@@ -236,6 +241,7 @@ def train(
     if config.average_decay > 0.0:
         average = [p.detach().clone() for p in params]
     no_improvement = 0
+    n_rows = x.shape[0] if rows is None else rows.shape[0]
     bar = _progress(config)
     try:
         for epoch in range(config.max_iter):
@@ -254,6 +260,7 @@ def train(
                 n_samples=config.n_samples,
                 average=average,
                 average_decay=config.average_decay,
+                average_steps=epoch * math.ceil(n_rows / config.batch_size),
             )
             result.loss_curve.append(loss)
             result.n_iter = epoch + 1
