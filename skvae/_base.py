@@ -201,6 +201,10 @@ class _BaseVAE(BaseEstimator):
             X, self.likelihood, self._model_feature_names()
         )
 
+    def _module_options(self) -> dict:
+        """Hook: extra keyword arguments of :class:`VAEModule` (none here)."""
+        return {}
+
     def _initialize_module(self, has_missing: bool, n_conditions: int = 0) -> None:
         """Build the torch module (weights from the init seed) on the CPU."""
         likelihoods = []
@@ -221,6 +225,7 @@ class _BaseVAE(BaseEstimator):
             mask_channel=self._always_mask_channel or has_missing,
             n_conditions=n_conditions,
             generator=torch.Generator().manual_seed(self._init_seed),
+            **self._module_options(),
         )
         self.n_iter_ = 0
         self.loss_curve_ = []
@@ -426,13 +431,17 @@ class _BaseVAE(BaseEstimator):
 
     def _encoder_chunk(self, budget: int = _TRANSFORM_ACTIVATIONS) -> int:
         """Rows per chunk so that one encoder activation has <= budget floats."""
-        widest = max([2 * self.n_components, *self._hidden_sizes()])
+        widest = max([2 * self.n_components, *self._hidden_sizes(), self._maps()])
         return max(256, budget // widest)
 
     def _importance_chunk(self) -> int:
         """Rows per chunk of K-fold importance sampling (memory stays bounded)."""
-        widest = max([self.module_.n_params, *self._hidden_sizes()])
+        widest = max([self.module_.n_params, *self._hidden_sizes(), self._maps()])
         return max(1, _CHUNK_ELEMENTS // (self.n_importance_samples * widest))
+
+    def _maps(self) -> int:
+        """Floats per row of the module's largest convolutional feature map."""
+        return getattr(self.module_, "feature_map_size", 0)
 
     def _to_output(self, values: np.ndarray):
         """Decoded values in the container and dtypes that fit received."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._conv import ConvDecoder, ConvEncoder, feature_map_size, feature_shape
 from ._likelihoods import Likelihood
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -50,6 +51,17 @@ def _init_linear(layer: nn.Linear, generator: torch.Generator | None) -> None:
         layer.bias.uniform_(-bound, bound, generator=generator)
 
 
+def _init_conv(
+    layer: nn.Conv2d | nn.ConvTranspose2d, generator: torch.Generator | None
+) -> None:
+    # torch's default convolution initialisation, drawn from a local generator;
+    # its fan-in is weight.shape[1] times the kernel area for both kinds.
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    bound = 1.0 / math.sqrt(layer.weight[0].numel())
+    with torch.no_grad():
+        layer.bias.uniform_(-bound, bound, generator=generator)
+
+
 class VAEModule(nn.Module):
     """Encoder, decoder and per-block likelihoods of a VAE.
 
@@ -69,6 +81,11 @@ class VAEModule(nn.Module):
         Whether the encoder also receives the missingness mask.
     n_conditions : int
         Width of a one-hot condition fed to the decoder (0: unconditional).
+    image_shape : tuple of int, optional
+        (channels, height, width) of the images that the rows flatten (in
+        that order). When given, the encoder and decoder are convolutional
+        (:mod:`skvae._conv`), joined to the latent code by one linear layer
+        each, and ``hidden_layer_sizes`` is not used.
     generator : torch.Generator, optional
         Source of the initial weights. The global RNG is never touched.
     """
@@ -81,6 +98,7 @@ class VAEModule(nn.Module):
         activation: str = "relu",
         mask_channel: bool = False,
         n_conditions: int = 0,
+        image_shape: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -92,10 +110,17 @@ class VAEModule(nn.Module):
         self.n_conditions = n_conditions
         hidden = list(hidden_layer_sizes)
         n_in = self.n_columns * (2 if mask_channel else 1)
-        self.encoder = mlp([n_in, *hidden, 2 * n_components], activation)
-        self.decoder = mlp(
-            [n_components + n_conditions, *hidden[::-1], self.n_params], activation
-        )
+        self.image_shape = None if image_shape is None else tuple(image_shape)
+        #: Floats per row of the largest convolutional feature map (0: none).
+        self.feature_map_size = 0
+        if image_shape is None:
+            self.encoder = mlp([n_in, *hidden, 2 * n_components], activation)
+            self.decoder = mlp(
+                [n_components + n_conditions, *hidden[::-1], self.n_params],
+                activation,
+            )
+        else:
+            self._build_conv(activation)
         self._slices = []
         col = par = 0
         for lk in likelihoods:
@@ -107,11 +132,40 @@ class VAEModule(nn.Module):
         self.to_empty(device="cpu")
         self.reset_parameters(generator)
 
+    def _build_conv(self, activation: str) -> None:
+        """Convolutional encoder and decoder, each with one linear layer."""
+        if math.prod(self.image_shape) != self.n_columns:
+            raise ValueError(
+                f"image_shape {self.image_shape} has {math.prod(self.image_shape)} "
+                f"pixels but the data have {self.n_columns} columns."
+            )
+        if len(self.likelihoods) != 1 or self.n_params != self.n_columns:
+            raise ValueError(
+                "a convolutional decoder needs one likelihood for all columns, "
+                "with one output per column."
+            )
+        in_channels = self.image_shape[0] * (2 if self.mask_channel else 1)
+        n_flat = math.prod(feature_shape(self.image_shape))
+        act = _ACTIVATIONS[activation]
+        n_latent = self.n_components + self.n_conditions
+        self.encoder = ConvEncoder(
+            self.image_shape,
+            in_channels,
+            mlp([n_flat, 2 * self.n_components], activation),
+            act,
+        )
+        self.decoder = ConvDecoder(
+            self.image_shape, mlp([n_latent, n_flat], activation), act
+        )
+        self.feature_map_size = feature_map_size(self.image_shape, in_channels)
+
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Initialise every weight from ``generator``."""
         for layer in self.modules():
             if isinstance(layer, nn.Linear):
                 _init_linear(layer, generator)
+            elif isinstance(layer, nn.Conv2d | nn.ConvTranspose2d):
+                _init_conv(layer, generator)
         for lk in self.likelihoods:
             lk.reset_parameters(generator)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _BaseVAE
-from ._utils import _fit_context, draw_seeds
+from ._utils import StrOptions, _fit_context, draw_seeds
 
 #: Default latent values of :meth:`VAETransformer.traverse` (the prior's
 #: central +-3 standard deviations).
@@ -44,10 +45,27 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         the decoder models p(x | z, y), so that ``sample(n, y=...)`` generates
         rows of the requested classes. The encoder stays q(z | x), so
         ``transform(X)`` needs no labels (see Notes).
+    architecture : {"mlp", "conv"}, default="mlp"
+        Encoder and decoder networks. ``"mlp"``: fully connected layers of
+        ``hidden_layer_sizes``. ``"conv"``, for images stored as rows of
+        pixels: the encoder is two 3x3 convolutions with stride 2 (32 and 64
+        channels) and one linear layer to the posterior parameters; the
+        decoder mirrors it with one linear layer and two transposed
+        convolutions, back to one likelihood parameter per pixel (see Notes).
+        All columns must then share one likelihood.
+    image_shape : tuple of int or None, default=None
+        Shape of one image when ``architecture="conv"``: ``(height, width)``,
+        or ``(channels, height, width)`` for rows that flatten a
+        channels-first array in C order. Its product must equal
+        ``n_features``. None means a square single-channel image of side
+        ``sqrt(n_features)`` (an error when ``n_features`` is not a perfect
+        square). Read on the first call to ``fit`` or ``partial_fit``;
+        ignored when ``architecture="mlp"``.
     hidden_layer_sizes : tuple of int, default=(256, 128)
         Widths of the encoder's hidden layers; the decoder mirrors them. An
         empty tuple gives a linear encoder and decoder (probabilistic PCA
-        fitted by variational inference).
+        fitted by variational inference). Not used with
+        ``architecture="conv"``.
     activation : {"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"}, \
             default="relu"
         Hidden-layer activation.
@@ -130,6 +148,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Share of the training rows in each class, p(y); it weights the classes
         in ``score_samples`` and ``sample`` without ``y``. Only when
         ``conditional=True``.
+    image_shape_ : tuple of int
+        ``(channels, height, width)`` of the images, when
+        ``architecture="conv"``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -152,6 +173,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     ``class_prior_`` when ``y`` is None, and ``score_samples`` without ``y``
     estimates the marginal log p(x) = log sum_y p(y) p(x | y).
 
+    With ``architecture="conv"`` each row is read as an image of
+    ``image_shape_`` = (channels, height, width). Each convolution halves the
+    height and width (rounding up), so any size works, and the decoder's
+    transposed convolutions restore the exact size. Missing pixels reach the
+    encoder as extra input channels holding the mask; the class of a
+    conditional model joins z before the decoder's linear layer. The
+    convolutions share their weights across positions: on 28 x 28 MNIST
+    digits the model has 0.4 times the parameters of the default MLP and,
+    trained to convergence, a held-out log-likelihood about 5 nats per image
+    higher, but on a CPU an epoch costs about 6 times as much and convergence
+    5 times the MLP's training time (``benchmarks/bench_conv.py``).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -171,11 +204,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     (4, 64)
     >>> cvae.transform(X[:3] / 16).shape  # encoding needs no labels
     (3, 2)
+
+    A convolutional VAE reads each row as an image (here 8 x 8, inferred):
+
+    >>> conv = VAETransformer(2, architecture="conv", likelihood="bernoulli",
+    ...                       max_iter=2, random_state=0)
+    >>> conv.fit(X / 16).image_shape_
+    (1, 8, 8)
     """
 
     _parameter_constraints: dict = {
         **_BaseVAE._parameter_constraints,
         "conditional": ["boolean"],
+        "architecture": [StrOptions({"mlp", "conv"})],
+        "image_shape": [None, "array-like"],
     }
 
     def __init__(
@@ -183,6 +225,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         n_components=8,
         *,
         conditional=False,
+        architecture="mlp",
+        image_shape=None,
         hidden_layer_sizes=(256, 128),
         activation="relu",
         likelihood="auto",
@@ -222,6 +266,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             verbose=verbose,
         )
         self.conditional = conditional
+        self.architecture = architecture
+        self.image_shape = image_shape
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -233,6 +279,40 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     @property
     def _n_features_out(self):
         return self.n_components
+
+    # ------------------------------------------------------------------ architecture
+    def _learn_columns(self, X: np.ndarray) -> None:
+        super()._learn_columns(X)
+        if self.architecture == "conv":
+            self.image_shape_ = _resolve_image_shape(self.image_shape, X.shape[1])
+        else:
+            self.__dict__.pop("image_shape_", None)
+
+    def _module_options(self) -> dict:
+        if self.architecture != "conv":
+            return {}
+        n_gaussian, n_bernoulli = self.schema_.block_sizes
+        if n_gaussian and n_bernoulli:
+            raise ValueError(
+                "architecture='conv' needs one likelihood for every pixel, but "
+                f"likelihood={self.likelihood!r} made {n_gaussian} columns "
+                f"Gaussian and {n_bernoulli} Bernoulli ('auto' makes a "
+                "column Bernoulli only when its values are exactly {0, 1}). Pass "
+                "likelihood='bernoulli' for pixels in [0, 1], or 'gaussian'."
+            )
+        return {"image_shape": self.image_shape_}
+
+    def _check_same_architecture(self) -> None:
+        """partial_fit cannot switch between a fitted MLP and a conv module."""
+        if not hasattr(self, "module_"):
+            return
+        fitted = "mlp" if getattr(self.module_, "image_shape", None) is None else "conv"
+        if fitted != self.architecture:
+            raise ValueError(
+                f"This VAETransformer was first fitted with architecture={fitted!r}; "
+                f"partial_fit cannot continue with architecture="
+                f"{self.architecture!r}. Call fit to start over."
+            )
 
     # ------------------------------------------------------------------ classes
     def _is_conditional_fit(self) -> bool:
@@ -379,6 +459,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         self : VAETransformer
             The updated estimator.
         """
+        self._check_same_architecture()
         return self._fit(X, y, incremental=True, classes=classes)
 
     # ------------------------------------------------------------------ encode
@@ -730,6 +811,37 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         if not self._is_conditional_fit():
             y = None
         return float(np.mean(self.score_samples(X, y=y)))
+
+
+def _resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
+    """``(channels, height, width)`` from the ``image_shape`` parameter."""
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                "architecture='conv' needs image_shape=(height, width) or "
+                f"(channels, height, width): X has {n_features} features, not a "
+                "perfect square, so the image shape cannot be inferred."
+            )
+        return (1, side, side)
+    shape = tuple(image_shape)
+    valid = len(shape) in (2, 3) and all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
+    )
+    if not valid:
+        raise ValueError(
+            "image_shape must be (height, width) or (channels, height, width) "
+            f"with positive integers, got {image_shape!r}."
+        )
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} has {math.prod(shape)} pixels, but X "
+            f"has {n_features} features; their numbers must match."
+        )
+    return shape
 
 
 def _sorted_labels(labels) -> np.ndarray:
