@@ -69,13 +69,13 @@ Methods
   density and is left out) with ``SKVAE_DEFAULTS`` (32 latent components,
   512-256 ELU networks, early stopping with patience 20, at most 300 epochs,
   200 importance samples; ELU beat ReLU, GELU and tanh by 2 to 3 nats on
-  digits)
-  updated by ``--skvae-params``, ``random_state=seed``; ``score`` is its
+  digits), a decoder that outputs each pixel's variance
+  (``gaussian_variance="decoder"``) and pixels kept in their units
+  (``standardize=False``) with a variance floor ``min_variance=1e-5`` in those
+  units, like ``GaussianMixture``'s ``reg_covar``; updated by
+  ``--skvae-params``, ``random_state=seed``. ``score`` is its
   importance-weighted estimate of log p(y) with ``n_importance_samples``
-  draws, a stochastic lower bound on the model's log-likelihood. The
-  estimator standardizes every column internally, so its ``min_variance`` is
-  in standardized units; the standardization's Jacobian is included in
-  ``score``.
+  draws, a stochastic lower bound on the model's log-likelihood.
 
 Fit seconds include the model selection (the grid search for ``ppca`` and
 ``kde``; for ``gmm`` the fit of the reported grid point, with the time of the
@@ -165,6 +165,9 @@ SKVAE_DEFAULTS: dict[str, Any] = {
     "early_stopping": True,
     "n_iter_no_change": 20,
     "n_importance_samples": 200,
+    "gaussian_variance": "decoder",
+    "standardize": False,
+    "min_variance": 1e-5,
     "device": "cpu",
 }
 QUICK_SKVAE = {"max_iter": 30, "n_importance_samples": 50}

@@ -53,9 +53,10 @@ X_train, X_test, y_train, y_test = train_test_split(
 
 # %%
 # Fit the conditional VAE: ``fit(X, y)`` with the labels. The encoder
-# q(z | x) does not see the class, so a roomy latent space can end up holding
-# the class as well, and the decoder then listens less to ``y``; two latent
-# components leave the class to ``y`` and keep the rest for the style.
+# q(z | x) does not see the class, so its codes hold the class as well as the
+# style; the model learns a Gaussian prior p(z | y) per class, so that a draw
+# for class c lands where the codes of class c lie. Two latent components
+# keep the figure's styles easy to compare across rows.
 start = time.perf_counter()
 cvae = VAETransformer(
     n_components=2,

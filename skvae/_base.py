@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +74,8 @@ class _BaseVAE(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
+        "gaussian_variance": [StrOptions({"feature", "decoder"})],
+        "standardize": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -101,6 +104,8 @@ class _BaseVAE(BaseEstimator):
         tol=1e-4,
         n_importance_samples=32,
         min_variance=1e-3,
+        gaussian_variance="feature",
+        standardize=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -120,6 +125,8 @@ class _BaseVAE(BaseEstimator):
         self.tol = tol
         self.n_importance_samples = n_importance_samples
         self.min_variance = min_variance
+        self.gaussian_variance = gaussian_variance
+        self.standardize = standardize
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -198,7 +205,10 @@ class _BaseVAE(BaseEstimator):
         )
         self._fit_dtype = X.dtype
         self.schema_ = TabularSchema.fit(
-            X, self.likelihood, self._model_feature_names()
+            X,
+            self.likelihood,
+            self._model_feature_names(),
+            standardize=self.standardize,
         )
 
     def _module_options(self) -> dict:
@@ -214,7 +224,11 @@ class _BaseVAE(BaseEstimator):
             if not size:
                 continue
             if kind == "gaussian":
-                likelihoods.append(LIKELIHOODS[kind](size, self.min_variance))
+                likelihoods.append(
+                    LIKELIHOODS[kind](
+                        size, self.min_variance, variance=self.gaussian_variance
+                    )
+                )
             else:
                 likelihoods.append(LIKELIHOODS[kind](size))
         self.module_ = VAEModule(
@@ -417,7 +431,18 @@ class _BaseVAE(BaseEstimator):
         return X, x, mask
 
     def _posterior_mean(self, x, mask) -> torch.Tensor:
+        """E[z | x] per row; on the CPU computed in float64.
+
+        Float32 matrix products on the CPU round differently for different
+        batch shapes (up to ~1e-7 absolute on codes of size ~0.1), so a row's
+        code would depend on the rows beside it. In float64 the differences
+        fall far below float32 resolution.
+        """
         with torch.inference_mode(), self._module_on(x.device) as module:
+            if x.device.type == "cpu":
+                module = copy.deepcopy(module).double()
+                x = x.double()
+                mask = None if mask is None else mask.double()
             parts = [
                 module.inference(x[sl], None if mask is None else mask[sl])[0]
                 for sl in gen_batches(x.shape[0], self._encoder_chunk())

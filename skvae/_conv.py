@@ -115,13 +115,13 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """A dense head, then transposed convolutions up to one output per pixel.
+    """A dense head, then transposed convolutions up to the per-pixel outputs.
 
     Parameters
     ----------
     image_shape : tuple of int
         (channels, height, width) of one image; the output has
-        ``channels * height * width`` values per row.
+        ``params_per_pixel * channels * height * width`` values per row.
     head : nn.Module
         Dense network from the decoder input (latent code, plus condition) to
         the flattened innermost feature map (``math.prod(feature_shape(...))``
@@ -131,6 +131,9 @@ class ConvDecoder(nn.Module):
         transposed convolution but the last.
     channels : sequence of int, default=CONV_CHANNELS
         The encoder's channels; the decoder runs through them in reverse.
+    params_per_pixel : int, default=1
+        Likelihood parameters per pixel (2 for a Gaussian with a decoded
+        variance).
     """
 
     def __init__(
@@ -139,13 +142,14 @@ class ConvDecoder(nn.Module):
         head: nn.Module,
         activation: Callable[[], nn.Module],
         channels: Sequence[int] = CONV_CHANNELS,
+        params_per_pixel: int = 1,
     ) -> None:
         super().__init__()
         self.head = head
-        self.n_outputs = math.prod(image_shape)
+        self.n_outputs = math.prod(image_shape) * params_per_pixel
         self.top_shape = feature_shape(image_shape, channels)
         sizes = spatial_sizes(image_shape, len(channels))[::-1]  # innermost first
-        outs = [*list(channels)[-2::-1], image_shape[0]]
+        outs = [*list(channels)[-2::-1], image_shape[0] * params_per_pixel]
         layers: list[nn.Module] = [activation()]
         c_in = channels[-1]
         for i, c_out in enumerate(outs):
@@ -169,7 +173,12 @@ class ConvDecoder(nn.Module):
         self.features = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map (..., n_latent) to per-pixel outputs of shape (..., C * H * W)."""
+        """Map (..., n_latent) to outputs of shape (..., P * C * H * W).
+
+        With ``P = params_per_pixel`` > 1 the output channels are P groups of
+        C, so the flattened row holds every pixel's first parameter, then
+        every pixel's second one, as the likelihoods expect.
+        """
         lead = z.shape[:-1]
         h = self.head(z.reshape(math.prod(lead), z.shape[-1]))
         out = self.features(h.reshape(h.shape[0], *self.top_shape))

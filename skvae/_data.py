@@ -156,8 +156,13 @@ class TabularSchema:
         X: np.ndarray,
         likelihood: str | Mapping = "auto",
         feature_names: Sequence[str] | None = None,
+        standardize: bool = True,
     ) -> TabularSchema:
-        """Learn column kinds and standardization from ``X`` (NaN = missing)."""
+        """Learn column kinds and standardization from ``X`` (NaN = missing).
+
+        With ``standardize=False`` the Gaussian columns keep their units (zero
+        center, unit scale); the missing-entry fill is still the column mean.
+        """
         stats = ColumnStats(X)
         kinds = resolve_kinds(stats.binary, likelihood, feature_names)
         kind_arr = np.asarray(kinds)
@@ -169,8 +174,11 @@ class TabularSchema:
         # Constant (or all-missing) columns keep unit scale, as StandardScaler.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         scale = np.where(std > tiny, std, 1.0)
+        gauss_fill = np.zeros_like(mean)
+        if not standardize:
+            gauss_fill, mean, scale = mean, np.zeros_like(mean), np.ones_like(mean)
         p = np.where(stats.count[bern] > 0, stats.mean[bern], 0.5)
-        fill = np.concatenate([np.zeros_like(mean), p])
+        fill = np.concatenate([gauss_fill, p])
         return cls(kinds, mean, scale, fill)
 
     @property

@@ -140,7 +140,26 @@ class VAEImputer(TransformerMixin, _BaseVAE):
         the imputation RMSE was 0.568 with 50 draws and 0.560 with 500.
         Early stopping's per-epoch validation uses at most 50.
     min_variance : float, default=1e-3
-        Floor of the Gaussian variances, in standardized units.
+        Floor of the Gaussian variances, in standardized units (data units
+        with ``standardize=False``).
+    gaussian_variance : {"feature", "decoder"}, default="feature"
+        Variance of the Gaussian columns. ``"feature"``: one learned variance
+        per column, shared by every row (a homoscedastic decoder, the classic
+        VAE). ``"decoder"``: the decoder outputs a variance for each column
+        next to its mean, so the noise level follows the latent code (a
+        pixel that is blank for some digits and inked for others gets a small
+        variance where it is predictably blank). This raises held-out
+        log-likelihoods on images (``benchmarks/bench_density.py``) at the
+        cost of twice the Gaussian decoder outputs; the variance floor is
+        ``min_variance`` either way.
+    standardize : bool, default=True
+        Whether the Gaussian columns are centered and scaled to unit variance
+        inside the model (log-likelihoods are still reported in the original
+        units). Set it to False when the columns share one unit and their
+        spreads matter, e.g. pixels: ``min_variance`` is then a floor in data
+        units, like ``reg_covar`` of :class:`~sklearn.mixture.GaussianMixture`,
+        so a pixel that is blank in every training image does not get a
+        vanishing variance.
     device : str or torch.device, default="auto"
         Torch device (see :class:`~skvae.VAETransformer`).
     random_state : int, RandomState instance or None, default=None
@@ -223,6 +242,8 @@ n_active_components_, n_features_in_, feature_names_in_
         tol=1e-4,
         n_importance_samples=500,
         min_variance=1e-3,
+        gaussian_variance="feature",
+        standardize=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -243,6 +264,8 @@ n_active_components_, n_features_in_, feature_names_in_
             tol=tol,
             n_importance_samples=n_importance_samples,
             min_variance=min_variance,
+            gaussian_variance=gaussian_variance,
+            standardize=standardize,
             device=device,
             random_state=random_state,
             verbose=verbose,

@@ -67,11 +67,14 @@ class Likelihood(nn.Module):
 
 
 class GaussianLikelihood(Likelihood):
-    """Normal(loc, variance) with a learned per-column variance and a floor.
+    """Normal(loc, variance) with a variance floor.
 
     The variance is ``min_variance + softplus(raw)``: it can shrink towards the
-    floor for near-constant columns but never below it, so the density stays
-    bounded.
+    floor but never below it, so the density stays bounded. ``raw`` is either
+    one learned parameter per column (``variance="feature"``: every row shares
+    a column's variance) or a second decoder output per column
+    (``variance="decoder"``: each latent code gets its own variance, a
+    heteroscedastic model).
 
     Parameters
     ----------
@@ -79,29 +82,63 @@ class GaussianLikelihood(Likelihood):
         Number of columns.
     min_variance : float
         Variance floor, in the units of the (standardized) data.
+    variance : {"feature", "decoder"}
+        Where the variance comes from (see above). With ``"decoder"`` the block
+        consumes ``2 * n_columns`` decoder outputs: the means, then the raw
+        variances.
     """
 
     kind = "gaussian"
 
-    def __init__(self, n_columns: int, min_variance: float = 1e-3) -> None:
+    def __init__(
+        self, n_columns: int, min_variance: float = 1e-3, variance: str = "feature"
+    ) -> None:
         super().__init__(n_columns)
+        if variance not in ("feature", "decoder"):
+            raise ValueError(
+                f"variance must be 'feature' or 'decoder', got {variance!r}."
+            )
         self.min_variance = float(min_variance)
-        self.raw_variance = nn.Parameter(torch.empty(n_columns))
+        self.decoded = variance == "decoder"
+        # softplus(raw + shift) starts at unit variance when raw is near 0 (the
+        # data are standardized); the shift is a constant, not a parameter.
+        self._shift = math.log(math.expm1(max(1.0 - self.min_variance, 1e-6)))
+        if self.decoded:
+            self.register_parameter("raw_variance", None)
+        else:
+            self.raw_variance = nn.Parameter(torch.empty(n_columns))
+
+    @property
+    def n_params(self) -> int:
+        """Decoder outputs: the means, plus the raw variances if decoded."""
+        return self.n_columns * (2 if self.decoded else 1)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Start at unit variance (the data are standardized)."""
-        target = max(1.0 - self.min_variance, 1e-6)
-        with torch.no_grad():
-            self.raw_variance.fill_(math.log(math.expm1(target)))
+        if not self.decoded:
+            with torch.no_grad():
+                self.raw_variance.zero_()
 
-    def variance(self) -> torch.Tensor:
-        """Per-column variance, shape (n_columns,)."""
-        return F.softplus(self.raw_variance) + self.min_variance
+    def _split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and variances; the feature variance has shape (n_columns,)."""
+        if self.decoded:
+            loc, raw = params[..., : self.n_columns], params[..., self.n_columns :]
+        else:
+            loc, raw = params, self.raw_variance
+        return loc, F.softplus(raw + self._shift) + self.min_variance
+
+    def variance(self, params: torch.Tensor | None = None) -> torch.Tensor:
+        """Variances: per column, or per row and column when decoded."""
+        if self.decoded:
+            if params is None:
+                raise ValueError("a decoded variance needs the decoder outputs.")
+            return self._split(params)[1]
+        return F.softplus(self.raw_variance + self._shift) + self.min_variance
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Elementwise Gaussian log-density."""
-        var = self.variance()
-        return -0.5 * ((x - params).square() / var + var.log() + _LOG_2PI)
+        loc, var = self._split(params)
+        return -0.5 * ((x - loc).square() / var + var.log() + _LOG_2PI)
 
     def log_prob_sum(
         self,
@@ -109,26 +146,32 @@ class GaussianLikelihood(Likelihood):
         x: torch.Tensor,
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Summed log-density; the per-column terms are folded into matmuls."""
-        var = self.variance()
-        sq = (x - params).square()
+        """Summed log-density; shared variances are folded into matmuls."""
+        loc, var = self._split(params)
+        sq = (x - loc).square()
+        if self.decoded:
+            terms = sq / var + var.log()
+            if mask is not None:
+                return -0.5 * ((terms * mask).sum(-1) + _LOG_2PI * mask.sum(-1))
+            return -0.5 * (terms.sum(-1) + _LOG_2PI * self.n_columns)
         const = var.log() + _LOG_2PI
         if mask is None:
             return -0.5 * (sq @ var.reciprocal() + const.sum())
         return -0.5 * ((sq * mask) @ var.reciprocal() + mask @ const)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
-        """The decoder output is the mean."""
-        return params
+        """The first decoder outputs are the mean."""
+        return params[..., : self.n_columns] if self.decoded else params
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """Mean plus Gaussian noise of the learned variance."""
+        """Mean plus Gaussian noise of the modelled variance."""
+        loc, var = self._split(params)
         noise = torch.randn(
-            params.shape, generator=generator, device=params.device, dtype=params.dtype
+            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
         )
-        return params + noise * self.variance().sqrt()
+        return loc + noise * var.sqrt()
 
 
 class BernoulliLikelihood(Likelihood):

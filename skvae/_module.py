@@ -99,6 +99,7 @@ class VAEModule(nn.Module):
         mask_channel: bool = False,
         n_conditions: int = 0,
         image_shape: Sequence[int] | None = None,
+        class_prior: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -121,6 +122,16 @@ class VAEModule(nn.Module):
             )
         else:
             self._build_conv(activation)
+        if n_conditions and class_prior:
+            # p(z | y) = N(prior_loc[y], exp(prior_logvar[y])), learned; starts
+            # at N(0, I).
+            self.prior_loc = nn.Parameter(torch.empty(n_conditions, n_components))
+            self.prior_logvar = nn.Parameter(
+                torch.empty(n_conditions, n_components)
+            )
+        else:
+            self.register_parameter("prior_loc", None)
+            self.register_parameter("prior_logvar", None)
         self._slices = []
         col = par = 0
         for lk in likelihoods:
@@ -139,10 +150,10 @@ class VAEModule(nn.Module):
                 f"image_shape {self.image_shape} has {math.prod(self.image_shape)} "
                 f"pixels but the data have {self.n_columns} columns."
             )
-        if len(self.likelihoods) != 1 or self.n_params != self.n_columns:
+        if len(self.likelihoods) != 1 or self.n_params % self.n_columns:
             raise ValueError(
                 "a convolutional decoder needs one likelihood for all columns, "
-                "with one output per column."
+                "with the same number of outputs per column."
             )
         in_channels = self.image_shape[0] * (2 if self.mask_channel else 1)
         n_flat = math.prod(feature_shape(self.image_shape))
@@ -155,7 +166,10 @@ class VAEModule(nn.Module):
             act,
         )
         self.decoder = ConvDecoder(
-            self.image_shape, mlp([n_latent, n_flat], activation), act
+            self.image_shape,
+            mlp([n_latent, n_flat], activation),
+            act,
+            params_per_pixel=self.n_params // self.n_columns,
         )
         self.feature_map_size = feature_map_size(self.image_shape, in_channels)
 
@@ -168,6 +182,37 @@ class VAEModule(nn.Module):
                 _init_conv(layer, generator)
         for lk in self.likelihoods:
             lk.reset_parameters(generator)
+        if self.prior_loc is not None:
+            with torch.no_grad():
+                self.prior_loc.zero_()
+                self.prior_logvar.zero_()
+
+    # ------------------------------------------------------------------ p(z|y)
+    def prior(
+        self, condition: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Mean and log-variance of p(z | y) per row, or None for N(0, I).
+
+        ``condition`` holds one-hot rows (the class is their argmax); a module
+        without a learned class prior always uses the standard normal. Rows
+        index the parameters, so a row's prior does not depend on its batch.
+        """
+        if self.prior_loc is None or condition is None:
+            return None
+        index = condition.argmax(-1)
+        return self.prior_loc[index], self.prior_logvar[index]
+
+    def sample_prior(
+        self,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Map standard-normal ``eps`` (n, n_components) to draws of p(z | y)."""
+        prior = self.prior(condition)
+        if prior is None:
+            return eps
+        loc, logvar = prior
+        return loc + torch.exp(0.5 * logvar) * eps
 
     # ------------------------------------------------------------------ q(z|x)
     def inference(
@@ -263,7 +308,17 @@ class VAEModule(nn.Module):
         z = loc + std * noise
         params = self.generative(z, condition)
         recon = -self.log_likelihood(params, x, mask)
-        kl = 0.5 * (loc.square() + std.square() - 1.0 - logvar).sum(-1)
+        prior = self.prior(condition)
+        if prior is None:
+            kl = 0.5 * (loc.square() + std.square() - 1.0 - logvar).sum(-1)
+        else:
+            p_loc, p_logvar = prior
+            kl = 0.5 * (
+                p_logvar
+                - logvar
+                + (std.square() + (loc - p_loc).square()) * torch.exp(-p_logvar)
+                - 1.0
+            ).sum(-1)
         return recon, kl
 
     def kl_per_component(
@@ -317,7 +372,14 @@ class VAEModule(nn.Module):
         params = self.generative(z, condition)
         log_px = self.log_likelihood(params, x, mask)
         # log p(z) - log q(z|x): the 0.5 log 2pi terms cancel.
-        log_pz = -0.5 * z.square().sum(-1)
+        prior = self.prior(condition)
+        if prior is None:
+            log_pz = -0.5 * z.square().sum(-1)
+        else:
+            p_loc, p_logvar = prior
+            log_pz = -0.5 * (
+                (z - p_loc).square() * torch.exp(-p_logvar) + p_logvar
+            ).sum(-1)
         log_qz = -0.5 * (eps.square() + logvar).sum(-1)
         if kl_weight == 1.0:
             return log_px + log_pz - log_qz, params

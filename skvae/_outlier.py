@@ -51,7 +51,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         (``hidden_layer_sizes``, ``activation``, ``likelihood``, ``beta``,
         ``kl_warmup``, ``max_iter``, ``batch_size``, ``learning_rate``,
         ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
-        ``tol``, ``n_importance_samples``, ``min_variance``, ``device``,
+        ``tol``, ``n_importance_samples``, ``min_variance``,
+        ``gaussian_variance``, ``standardize``, ``device``,
         ``random_state``, ``verbose``); see that class for their meaning.
 
     Attributes
@@ -108,6 +109,8 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         tol=1e-4,
         n_importance_samples=32,
         min_variance=1e-3,
+        gaussian_variance="feature",
+        standardize=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -128,6 +131,8 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
             tol=tol,
             n_importance_samples=n_importance_samples,
             min_variance=min_variance,
+            gaussian_variance=gaussian_variance,
+            standardize=standardize,
             device=device,
             random_state=random_state,
             verbose=verbose,

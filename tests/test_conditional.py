@@ -334,3 +334,61 @@ def test_conditional_on_device(digits, device):
     assert vae.sample(3, y=2, return_mean=True).shape == (3, 64)
     assert np.isfinite(vae.score_samples(X[:20])).all()
     assert vae.inverse_transform(vae.transform(X[:5]), y=y[:5]).shape == (5, 64)
+
+
+# ---------------------------------------------------------------- class prior
+def test_class_prior_is_learned_and_used_for_sampling(cvae, digits):
+    """p(z | y) is a learned Gaussian per class; sample(y=c) draws from it."""
+    module = cvae.module_
+    loc = module.prior_loc.detach().numpy()
+    assert loc.shape == (10, cvae.n_components)
+    # The classes moved apart from the initial N(0, I).
+    assert np.abs(loc).max() > 0.1
+    spread = np.linalg.norm(loc[:, None] - loc[None], axis=-1)
+    assert spread[np.triu_indices(10, 1)].min() > 0.05
+    # Posterior means of each class sit nearer their own prior mean.
+    X, y = digits
+    Z = cvae.transform(X)
+    centers = np.stack([Z[y == c].mean(0) for c in range(10)])
+    nearest = np.argmin(
+        np.linalg.norm(centers[:, None] - loc[None], axis=-1), axis=1
+    )
+    assert np.mean(nearest == np.arange(10)) >= 0.8
+
+
+def test_class_prior_enters_the_kl_and_the_weights():
+    import torch
+
+    from skvae._likelihoods import BernoulliLikelihood
+    from skvae._module import VAEModule
+
+    module = VAEModule(
+        [BernoulliLikelihood(5)], n_components=2, hidden_layer_sizes=(4,),
+        n_conditions=3, generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        module.prior_loc.copy_(torch.tensor([[1.0, -1.0], [0.0, 2.0], [0.5, 0.5]]))
+        module.prior_logvar.copy_(torch.tensor([[0.3, -0.2], [0.0, 0.1], [1.0, 1.0]]))
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 5, generator=gen).round()
+    cond = torch.eye(3)[[0, 1, 2, 0]]
+    noise = torch.randn(4, 2, generator=gen)
+    _, kl = module.loss_terms(x, None, noise, cond)
+    loc, logvar = module.inference(x)
+    q = torch.distributions.Normal(loc, torch.exp(0.5 * logvar))
+    p_loc, p_logvar = module.prior(cond)
+    p = torch.distributions.Normal(p_loc, torch.exp(0.5 * p_logvar))
+    torch.testing.assert_close(kl, torch.distributions.kl_divergence(q, p).sum(-1))
+    # Importance weights: log p(x|z) + log p(z|y) - log q(z|x).
+    eps = torch.randn(6, 2, generator=gen)
+    log_w, params = module.log_weights(x, None, eps, cond)
+    z = loc + torch.exp(0.5 * logvar) * eps[:, None]
+    expected = (
+        module.log_likelihood(params, x)
+        + p.log_prob(z).sum(-1)
+        - q.log_prob(z).sum(-1)
+    )
+    torch.testing.assert_close(log_w, expected)
+    # Draws of the prior.
+    z = module.sample_prior(torch.zeros(4, 2), cond)
+    torch.testing.assert_close(z, p_loc)
