@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import gen_batches
+from sklearn.utils import check_array, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data import TabularSchema
+from ._frame import FrameSchema, is_pandas_frame
 from ._likelihoods import LIKELIHOODS
 from ._module import VAEModule
 from ._training import (
@@ -63,6 +64,7 @@ class _BaseVAE(BaseEstimator):
             StrOptions({"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})
         ],
         "likelihood": [StrOptions({"auto", "gaussian", "bernoulli"}), dict],
+        "handle_unknown": [StrOptions({"error", "missing"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -93,6 +95,7 @@ class _BaseVAE(BaseEstimator):
         hidden_layer_sizes=(256, 128),
         activation="relu",
         likelihood="auto",
+        handle_unknown="error",
         beta=1.0,
         kl_warmup=0,
         max_iter=200,
@@ -114,6 +117,7 @@ class _BaseVAE(BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.likelihood = likelihood
+        self.handle_unknown = handle_unknown
         self.beta = beta
         self.kl_warmup = kl_warmup
         self.max_iter = max_iter
@@ -139,9 +143,27 @@ class _BaseVAE(BaseEstimator):
 
     # ------------------------------------------------------------------ input
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Float matrix of X with NaN at every missing entry.
+
+        A pandas DataFrame at fit time gets a :class:`FrameSchema` (private
+        ``_frame``): label columns become category codes, and later inputs go
+        through the same conversion.
+        """
         if reset:
-            is_frame = hasattr(X, "columns") and hasattr(X, "dtypes")
-            self._pandas_dtypes = X.dtypes.copy() if is_frame else None
+            self._frame = (
+                FrameSchema.fit(X, self.likelihood) if is_pandas_frame(X) else None
+            )
+        frame = getattr(self, "_frame", None)
+        if frame is None:
+            return self._validate_array(X, reset=reset)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if not is_pandas_frame(X):
+            X = check_array(X, dtype=None, ensure_all_finite=False)
+        X = frame.to_numeric(X, self.handle_unknown)
+        return check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False)
+
+    def _validate_array(self, X, *, reset: bool) -> np.ndarray:
+        """Validation of input that is not a pandas DataFrame fitted as one."""
         return validate_data(
             self,
             X,
@@ -189,6 +211,10 @@ class _BaseVAE(BaseEstimator):
         """Names of the columns returned by :meth:`_model_input`, or None."""
         return getattr(self, "feature_names_in_", None)
 
+    def _model_columns(self) -> np.ndarray:
+        """Positions in validated X of the columns of :meth:`_model_input`."""
+        return np.arange(self.n_features_in_)
+
     def _fit_condition(self, y, n_samples: int, *, first: bool, classes=None):
         """Hook: the decoder condition of each training row, or None.
 
@@ -204,10 +230,20 @@ class _BaseVAE(BaseEstimator):
             self.random_state, 3
         )
         self._fit_dtype = X.dtype
+        likelihood, n_categories = self.likelihood, None
+        if self._frame is not None:
+            # The frame fixed the kinds of its label columns (and of any
+            # column named in a likelihood dict); renumber them for the
+            # model's columns.
+            kinds, sizes = self._frame.model_kinds()
+            position = {int(j): i for i, j in enumerate(self._model_columns())}
+            likelihood = {position[j]: k for j, k in kinds.items() if j in position}
+            n_categories = {position[j]: k for j, k in sizes.items() if j in position}
         self.schema_ = TabularSchema.fit(
             X,
-            self.likelihood,
+            likelihood,
             self._model_feature_names(),
+            n_categories,
             standardize=self.standardize,
         )
 
@@ -219,7 +255,9 @@ class _BaseVAE(BaseEstimator):
         """Build the torch module (weights from the init seed) on the CPU."""
         likelihoods = []
         for kind, size in zip(
-            ("gaussian", "bernoulli"), self.schema_.block_sizes, strict=True
+            ("gaussian", "bernoulli", "categorical"),
+            self.schema_.block_sizes,
+            strict=True,
         ):
             if not size:
                 continue
@@ -229,6 +267,8 @@ class _BaseVAE(BaseEstimator):
                         size, self.min_variance, variance=self.gaussian_variance
                     )
                 )
+            elif kind == "categorical":
+                likelihoods.append(LIKELIHOODS[kind](self.schema_.n_categories))
             else:
                 likelihoods.append(LIKELIHOODS[kind](size))
         self.module_ = VAEModule(
@@ -469,19 +509,15 @@ class _BaseVAE(BaseEstimator):
         return getattr(self.module_, "feature_map_size", 0)
 
     def _to_output(self, values: np.ndarray):
-        """Decoded values in the container and dtypes that fit received."""
-        dtypes = getattr(self, "_pandas_dtypes", None)
-        if dtypes is None:
-            return values.astype(self._fit_dtype, copy=False)
-        import pandas as pd
+        """Decoded values in the container and dtypes that fit received.
 
-        frame = pd.DataFrame(values, columns=self.feature_names_in_)
-        for name, dtype in dtypes.items():
-            if pd.api.types.is_integer_dtype(dtype):
-                frame[name] = np.rint(frame[name]).astype(dtype)
-            elif pd.api.types.is_float_dtype(dtype):
-                frame[name] = frame[name].astype(dtype)
-        return frame
+        For a DataFrame: the fit columns, dtypes and categories, numeric
+        values at the fit precision (see :meth:`FrameSchema.to_frame`).
+        """
+        frame = getattr(self, "_frame", None)
+        if frame is None:
+            return values.astype(self._fit_dtype, copy=False)
+        return frame.to_frame(values)
 
     # ------------------------------------------------------------------ scoring
     def score_samples(self, X):
@@ -512,7 +548,7 @@ class _BaseVAE(BaseEstimator):
                 for sl in gen_batches(x.shape[0], self._importance_chunk())
             ]
         log_p = torch.cat(parts).double().cpu().numpy()
-        return log_p - self.schema_.log_det_jacobian(mask, x.shape[0])
+        return log_p - self.schema_.log_det_jacobian(x, mask)
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X.

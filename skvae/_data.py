@@ -2,7 +2,9 @@
 
 :class:`TabularSchema` is fitted once on the training data. It decides which
 likelihood models each column, reorders columns so that each kind forms one
-contiguous block, standardizes Gaussian columns, and turns NaN into a mask.
+contiguous block, standardizes Gaussian columns (after a log for "lognormal"
+ones), expands categorical columns (integer codes) to one-hot columns, and
+turns NaN into a mask with one column per original column.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-KINDS = ("gaussian", "bernoulli")
+#: Likelihood blocks, in the order of the encoded columns.
+KINDS = ("gaussian", "bernoulli", "categorical")
+#: Column kinds: "lognormal" columns join the Gaussian block after a log.
+COLUMN_KINDS = ("gaussian", "lognormal", "bernoulli", "categorical")
+_BLOCK = {"gaussian": 0, "lognormal": 0, "bernoulli": 1, "categorical": 2}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TOO_LARGE = (
     "X contains infinity or a value too large for float32 (about 3.4e38); "
@@ -78,8 +84,9 @@ def resolve_kinds(
     """Likelihood kind of each column.
 
     ``"auto"`` gives Bernoulli to columns whose observed values are exactly
-    {0, 1} (``binary``) and Gaussian to the rest. A mapping assigns kinds by
-    column name (or integer position); unlisted columns get ``"auto"``.
+    {0, 1} (``binary``) and Gaussian to the rest. A mapping assigns kinds
+    (:data:`COLUMN_KINDS` or ``"auto"``) by column name (or integer
+    position); unlisted columns get ``"auto"``.
     """
     n_features = binary.shape[0]
     kinds: list[str | None] = [None] * n_features
@@ -95,10 +102,10 @@ def resolve_kinds(
                 j = int(key)
             else:
                 raise ValueError(f"likelihood names an unknown column {key!r}.")
-            if kind not in KINDS and kind != "auto":
+            if kind not in COLUMN_KINDS and kind != "auto":
                 raise ValueError(
-                    f"likelihood[{key!r}] must be one of {KINDS + ('auto',)}, "
-                    f"got {kind!r}."
+                    f"likelihood[{key!r}] must be one of "
+                    f"{COLUMN_KINDS + ('auto',)}, got {kind!r}."
                 )
             kinds[j] = None if kind == "auto" else kind
     return [
@@ -113,12 +120,17 @@ class TabularSchema:
     Parameters
     ----------
     kinds : list of str
-        Likelihood kind of each original column.
+        Likelihood kind of each original column (:data:`COLUMN_KINDS`).
     mean, scale : ndarray of shape (n_gaussian,)
-        Standardization of the Gaussian columns, in block order.
-    fill : ndarray of shape (n_features,)
+        Standardization of the Gaussian block (of the log of "lognormal"
+        columns), in block order.
+    fill : ndarray of shape (n_encoded,)
         Value in encoded space that stands in for a missing entry (the column
-        mean), in block order.
+        mean; the category frequencies of a categorical column), in block
+        order.
+    n_categories : sequence of int, default=()
+        Number of categories of each categorical column, in block order.
+        Categorical columns hold integer codes in ``[0, n_categories)``.
     """
 
     def __init__(
@@ -127,28 +139,49 @@ class TabularSchema:
         mean: np.ndarray,
         scale: np.ndarray,
         fill: np.ndarray,
+        n_categories: Sequence[int] = (),
     ) -> None:
         self.kinds = list(kinds)
-        kind_arr = np.asarray(kinds)
+        block = np.array([_BLOCK[k] for k in kinds], dtype=np.intp)
         self.order = np.concatenate(
-            [np.flatnonzero(kind_arr == k) for k in KINDS]
+            [np.flatnonzero(block == b) for b in range(len(KINDS))]
         ).astype(np.intp)
         self.inverse_order = np.argsort(self.order)
         self.identity_order = bool(np.all(self.order == np.arange(len(kinds))))
-        self.block_sizes = [int(np.sum(kind_arr == k)) for k in KINDS]
+        self.block_sizes = [int(np.sum(block == b)) for b in range(len(KINDS))]
+        self.n_categories = tuple(int(k) for k in n_categories)
+        if len(self.n_categories) != self.block_sizes[2]:
+            raise ValueError("n_categories needs one entry per categorical column.")
         self.mean = mean
         self.scale = scale
         self.fill = fill
         self.log_scale = np.log(scale)
+        n_gauss, n_bern, n_cat = self.block_sizes
+        n_gb = n_gauss + n_bern
+        #: Width of the encoded data (one-hot columns for categoricals).
+        self.n_encoded = n_gb + sum(self.n_categories)
+        #: Variable (block-order column) of each encoded column.
+        self.variable_of_column = np.concatenate(
+            [
+                np.arange(n_gb),
+                np.repeat(np.arange(n_gb, n_gb + n_cat), self.n_categories),
+            ]
+        ).astype(np.intp)
+        gauss_cols = self.order[:n_gauss]
+        #: Positions, within the Gaussian block, of the "lognormal" columns.
+        self.log_positions = np.flatnonzero(
+            np.asarray(self.kinds, dtype=object)[gauss_cols] == "lognormal"
+        ).astype(np.intp)
+        self._log_columns = gauss_cols[self.log_positions]
         # encode() computes (x - center) * inv_scale over all columns, in the
-        # original column order (Bernoulli columns pass through unchanged).
-        n_gauss = self.block_sizes[0]
+        # original column order (Bernoulli and categorical columns pass
+        # through unchanged).
         inv = np.ones(len(kinds))
         center = np.zeros(len(kinds))
-        inv[self.order[:n_gauss]] = 1.0 / scale
-        center[self.order[:n_gauss]] = mean
+        inv[gauss_cols] = 1.0 / scale
+        center[gauss_cols] = mean
         self._inv_scale, self._center = inv, center
-        self._passthrough = n_gauss == 0 and self.identity_order
+        self._passthrough = n_gauss == 0 and n_cat == 0 and self.identity_order
 
     @classmethod
     def fit(
@@ -156,21 +189,48 @@ class TabularSchema:
         X: np.ndarray,
         likelihood: str | Mapping = "auto",
         feature_names: Sequence[str] | None = None,
+        n_categories: Mapping[int, int] | None = None,
         standardize: bool = True,
     ) -> TabularSchema:
         """Learn column kinds and standardization from ``X`` (NaN = missing).
 
-        With ``standardize=False`` the Gaussian columns keep their units (zero
-        center, unit scale); the missing-entry fill is still the column mean.
+        ``n_categories`` maps the position of each categorical column to its
+        number of categories; such columns hold integer codes. With
+        ``standardize=False`` the Gaussian columns keep their units (zero
+        center, unit scale; lognormal columns are still logged); the
+        missing-entry fill is still the column mean.
         """
         stats = ColumnStats(X)
         kinds = resolve_kinds(stats.binary, likelihood, feature_names)
-        kind_arr = np.asarray(kinds)
-        gauss, bern = kind_arr == "gaussian", kind_arr == "bernoulli"
+        kind_arr = np.asarray(kinds, dtype=object)
+        names = list(feature_names) if feature_names is not None else None
+        n_categories = dict(n_categories or {})
+        sizes = []
+        for j in np.flatnonzero(kind_arr == "categorical"):
+            if j not in n_categories:
+                which = names[j] if names is not None else int(j)
+                raise ValueError(
+                    f"likelihood 'categorical' for column {which!r} needs a "
+                    "pandas DataFrame (its categories are read from the column)."
+                )
+            sizes.append(int(n_categories[j]))
+            _check_codes(X[:, j], sizes[-1], which=j, names=names)
+        bern = kind_arr == "bernoulli"
         out_of_range = bern & ((stats.min < 0) | (stats.max > 1))
         if out_of_range.any():
             _raise_bernoulli_range(np.flatnonzero(out_of_range), "fit", feature_names)
-        mean, std = stats.mean[gauss], stats.std[gauss]
+        mean, std = stats.mean.copy(), stats.std.copy()
+        log_cols = np.flatnonzero(kind_arr == "lognormal")
+        if log_cols.size:
+            bad = log_cols[~(stats.min[log_cols] > 0)]
+            bad = bad[stats.count[bad] > 0]
+            if bad.size:
+                _raise_lognormal_range(bad, "fit", names)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_stats = ColumnStats(np.log(X[:, log_cols].astype(np.float64)))
+            mean[log_cols], std[log_cols] = log_stats.mean, log_stats.std
+        gauss = (kind_arr == "gaussian") | (kind_arr == "lognormal")
+        mean, std = mean[gauss], std[gauss]
         # Constant (or all-missing) columns keep unit scale, as StandardScaler.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         scale = np.where(std > tiny, std, 1.0)
@@ -178,8 +238,14 @@ class TabularSchema:
         if not standardize:
             gauss_fill, mean, scale = mean, np.zeros_like(mean), np.ones_like(mean)
         p = np.where(stats.count[bern] > 0, stats.mean[bern], 0.5)
-        fill = np.concatenate([gauss_fill, p])
-        return cls(kinds, mean, scale, fill)
+        freqs = [
+            _frequencies(X[:, j], k)
+            for j, k in zip(
+                np.flatnonzero(kind_arr == "categorical"), sizes, strict=True
+            )
+        ]
+        fill = np.concatenate([gauss_fill, p, *freqs])
+        return cls(kinds, mean, scale, fill, sizes)
 
     @property
     def n_features(self) -> int:
@@ -193,11 +259,12 @@ class TabularSchema:
         """Float32 tensor in block order, standardized, missing entries filled.
 
         One conversion pass and one reduction pass over X; float32 data with
-        only Bernoulli columns is used in place, without a copy.
+        only Bernoulli columns is used in place, without a copy. Categorical
+        columns (integer codes) become one-hot columns at the end.
 
         Returns
         -------
-        x : Tensor of shape (n_samples, n_features)
+        x : Tensor of shape (n_samples, n_encoded)
             Never shares memory that the caller could later write to through
             this function: it is either a fresh tensor or a read-only view.
         mask : Tensor of shape (n_samples, n_features) or None
@@ -207,7 +274,7 @@ class TabularSchema:
         ------
         ValueError
             On infinite values, values beyond float32 after standardization,
-            or Bernoulli columns outside [0, 1].
+            Bernoulli columns outside [0, 1] or lognormal columns <= 0.
         """
         device = torch.device(device)
         if not X.flags.writeable:
@@ -227,6 +294,8 @@ class TabularSchema:
                 copy=True,
                 memory_format=torch.contiguous_format,
             )
+            if self._log_columns.size:
+                self._take_log(x)
             if not self._passthrough:
                 # Two exactly rounded passes, not a fused multiply-add: FMA is
                 # used in vector lanes only, which would make a row's result
@@ -235,7 +304,8 @@ class TabularSchema:
                 x.mul_(torch.as_tensor(self._inv_scale, dtype=x.dtype, device=device))
             if not self.identity_order:
                 x = x[:, torch.as_tensor(self.order, device=device)]
-        n_gauss, n_bern = self.block_sizes
+        n_gauss, n_bern, n_cat = self.block_sizes
+        n_gb = n_gauss + n_bern
         # A single reduction finds NaN, inf and (for Bernoulli-only data) the
         # range; NaN propagates through min and max.
         lo, hi = (float(v) for v in torch.aminmax(x))
@@ -244,41 +314,153 @@ class TabularSchema:
             raise ValueError(_TOO_LARGE)
         if has_nan and bool(torch.isinf(x).any()):
             raise ValueError(_TOO_LARGE)
-        if n_bern and (n_gauss or has_nan or lo < 0 or hi > 1):
-            block = x[:, n_gauss:]
+        if n_bern and (n_gauss or n_cat or has_nan or lo < 0 or hi > 1):
+            block = x[:, n_gauss:n_gb]
             bad = ((block < 0) | (block > 1)).any(0)
             if bool(bad.any()):
-                cols = self.order[n_gauss:][bad.cpu().numpy()]
+                cols = self.order[n_gauss:n_gb][bad.cpu().numpy()]
                 _raise_bernoulli_range(cols, "transform", None)
-        if not has_nan:
+        missing = torch.isnan(x) if has_nan else None
+        if n_cat:
+            x = torch.cat([x[:, :n_gb], self._one_hot(x[:, n_gb:])], dim=1)
+        if missing is None:
             return x, None
-        missing = torch.isnan(x)
         fill = torch.as_tensor(self.fill, dtype=x.dtype, device=x.device)
-        x = torch.where(missing, fill, x)
+        missing_x = missing
+        if n_cat:
+            var = torch.as_tensor(self.variable_of_column, device=x.device)
+            missing_x = missing[:, var]
+        x = torch.where(missing_x, fill, x)
         return x, (~missing).to(x.dtype)
 
-    def log_det_jacobian(self, mask: torch.Tensor | None, n_samples: int) -> np.ndarray:
-        """Sum of log(scale) over the observed Gaussian entries of each row.
+    def _take_log(self, x: torch.Tensor) -> None:
+        """Replace the lognormal columns of ``x`` (original order) by their log."""
+        cols = torch.as_tensor(self._log_columns, device=x.device)
+        values = x[:, cols]
+        bad = (values <= 0).any(0)
+        if bool(bad.any()):
+            _raise_lognormal_range(self._log_columns[bad.cpu().numpy()], "transform")
+        x[:, cols] = torch.log(values)
 
-        Subtract it from a log-density of the standardized data to obtain the
+    def _one_hot(self, codes: torch.Tensor) -> torch.Tensor:
+        """One-hot columns of categorical codes (a missing code gives zeros)."""
+        sizes = torch.as_tensor(
+            self.n_categories, dtype=codes.dtype, device=codes.device
+        )
+        valid = ~torch.isnan(codes)
+        bad = valid & ((codes < 0) | (codes >= sizes) | (codes != codes.floor()))
+        if bool(bad.any()):
+            cols = self.order[-len(self.n_categories) :][bad.any(0).cpu().numpy()]
+            raise ValueError(
+                f"Categorical column(s) {cols.tolist()[:10]} hold values that "
+                "are not category codes seen in fit."
+            )
+        offsets = torch.as_tensor(
+            np.concatenate([[0], np.cumsum(self.n_categories)[:-1]]),
+            device=codes.device,
+        )
+        index = torch.where(valid, codes, 0.0).long() + offsets
+        out = torch.zeros(
+            codes.shape[0],
+            sum(self.n_categories),
+            dtype=codes.dtype,
+            device=codes.device,
+        )
+        return out.scatter_(1, index, valid.to(codes.dtype))
+
+    def log_det_jacobian(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> np.ndarray:
+        """Log-Jacobian of the encoding, summed over each row's observed entries.
+
+        ``sum log(scale)`` over the observed Gaussian entries, plus ``log x``
+        for the observed lognormal ones (read back from the encoded ``x``).
+        Subtract it from a log-density of the encoded data to obtain the
         log-density in the original units.
         """
         n_gauss = self.block_sizes[0]
         if mask is None:
-            return np.full(n_samples, self.log_scale.sum())
-        m = mask[:, :n_gauss].double().cpu().numpy()
-        return m @ self.log_scale
+            out = np.full(x.shape[0], self.log_scale.sum())
+        else:
+            out = mask[:, :n_gauss].double().cpu().numpy() @ self.log_scale
+        if self.log_positions.size:
+            logs = self._log_values(x)
+            if mask is not None:
+                logs *= mask[:, self.log_positions].double().cpu().numpy()
+            out = out + logs.sum(1)
+        return out
+
+    def log_det_jacobian_columns(self, x: torch.Tensor) -> np.ndarray:
+        """The terms of :meth:`log_det_jacobian` per column, (n, n_features).
+
+        In block order; 0 for Bernoulli and categorical columns.
+        """
+        out = np.zeros((x.shape[0], self.n_features))
+        out[:, : self.block_sizes[0]] = self.log_scale
+        if self.log_positions.size:
+            out[:, self.log_positions] += self._log_values(x)
+        return out
+
+    def _log_values(self, x: torch.Tensor) -> np.ndarray:
+        """log(x) of the lognormal columns, from the encoded tensor."""
+        pos = self.log_positions
+        u = x[:, torch.as_tensor(pos, device=x.device)].double().cpu().numpy()
+        return u * self.scale[pos] + self.mean[pos]
 
     # ------------------------------------------------------------------ decode
     def decode(self, x: torch.Tensor) -> np.ndarray:
-        """Float64 array in the original column order and units."""
+        """Float64 array in the original column order and units.
+
+        A categorical column comes back as the code of the largest entry of
+        its one-hot (or probability) columns.
+        """
         out = x.detach().to("cpu", torch.float64).numpy()
-        n_gauss = self.block_sizes[0]
+        n_gauss, n_bern, n_cat = self.block_sizes
+        if n_cat:
+            n_gb = n_gauss + n_bern
+            codes = np.empty((out.shape[0], n_cat))
+            start = n_gb
+            for j, k in enumerate(self.n_categories):
+                codes[:, j] = np.argmax(out[:, start : start + k], axis=1)
+                start += k
+            out = np.hstack([out[:, :n_gb], codes])
         if n_gauss:
             out[:, :n_gauss] = out[:, :n_gauss] * self.scale + self.mean
+            if self.log_positions.size:
+                pos = self.log_positions
+                with np.errstate(over="ignore"):
+                    out[:, pos] = np.exp(out[:, pos])
         if not self.identity_order:
             out = out[:, self.inverse_order]
         return out
+
+
+def _check_codes(values: np.ndarray, k: int, *, which, names) -> None:
+    observed = values[~np.isnan(values)]
+    if observed.size and (
+        observed.min() < 0 or observed.max() >= k or np.any(observed % 1)
+    ):
+        name = names[which] if names is not None else int(which)
+        raise ValueError(
+            f"Categorical column {name!r} must hold integer codes in [0, {k})."
+        )
+
+
+def _frequencies(codes: np.ndarray, k: int) -> np.ndarray:
+    """Share of each category among the observed codes (uniform if none)."""
+    observed = codes[~np.isnan(codes)].astype(np.intp)
+    if not observed.size:
+        return np.full(k, 1.0 / k)
+    return np.bincount(observed, minlength=k) / observed.size
+
+
+def _raise_lognormal_range(columns, when: str, names=None) -> None:
+    which = [names[c] if names is not None else int(c) for c in columns]
+    raise ValueError(
+        f"Columns modelled as lognormal need positive values; column(s) "
+        f"{which[:10]} have values <= 0 at {when}. Use likelihood 'gaussian' "
+        "for them, or shift the data."
+    )
 
 
 def _raise_bernoulli_range(columns, when: str, names=None) -> None:

@@ -14,6 +14,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _BaseVAE
+from ._frame import is_pandas_frame
 from ._module import VAEModule
 from ._training import make_optimizer, train
 from ._utils import (
@@ -68,6 +69,8 @@ class VAEImputer(TransformerMixin, _BaseVAE):
 
     Observed entries come back unchanged, bit for bit. Numeric columns are
     standardized inside the estimator; imputations are in the original units.
+    A pandas DataFrame may mix numeric, categorical, string and bool columns;
+    NaN, None and ``pd.NA`` are missing in all of them.
 
     Parameters
     ----------
@@ -105,8 +108,16 @@ class VAEImputer(TransformerMixin, _BaseVAE):
         Hidden-layer activation (see :class:`~skvae.VAETransformer`).
     likelihood : {"auto", "gaussian", "bernoulli"} or dict, default="auto"
         Observation model per column (see :class:`~skvae.VAETransformer`).
-        A Bernoulli column is imputed with its probability (the conditional
-        mean), or with a 0/1 draw when ``sample_posterior=True``.
+        A numeric Bernoulli column is imputed with its probability (the
+        conditional mean), or with a 0/1 draw when ``sample_posterior=True``.
+        In a DataFrame, a categorical (or bool, or two-valued label) hole gets
+        the category that maximizes the importance-weighted predictive
+        ``sum_k w_k p(category | z_k)`` (a draw from it when
+        ``sample_posterior=True``), and ``transform`` returns a DataFrame with
+        the fit dtypes when X has label columns.
+    handle_unknown : {"error", "missing"}, default="error"
+        What a category not seen in fit does: raise a ``ValueError``, or
+        count as a missing entry (and be imputed).
     beta : float, default=1.0
         Weight of the KL term.
     kl_warmup : int, default=0
@@ -231,6 +242,7 @@ n_active_components_, n_features_in_, feature_names_in_
         hidden_layer_sizes=(64, 64),
         activation="relu",
         likelihood="auto",
+        handle_unknown="error",
         beta=1.0,
         kl_warmup=0,
         max_iter=500,
@@ -253,6 +265,7 @@ n_active_components_, n_features_in_, feature_names_in_
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             likelihood=likelihood,
+            handle_unknown=handle_unknown,
             beta=beta,
             kl_warmup=kl_warmup,
             max_iter=max_iter,
@@ -285,7 +298,16 @@ n_active_components_, n_features_in_, feature_names_in_
 
     # ------------------------------------------------------------------ input
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
-        """Float array (float32 kept, else float64) with NaN at every missing entry."""
+        """Float array (float32 kept, else float64) with NaN at every missing entry.
+
+        In a DataFrame, NaN, None and ``pd.NA`` are always missing, and so
+        are the cells equal to ``missing_values``.
+        """
+        if is_pandas_frame(X) and not _is_nan_like(self.missing_values):
+            X = X.mask(X == self.missing_values)
+        return super()._validate_X(X, reset=reset)
+
+    def _validate_array(self, X, *, reset: bool) -> np.ndarray:
         nan_like = _is_nan_like(self.missing_values)
         X = validate_data(
             self,
@@ -345,6 +367,9 @@ n_active_components_, n_features_in_, feature_names_in_
             return names
         return names[self._valid_features]
 
+    def _model_columns(self) -> np.ndarray:
+        return np.flatnonzero(self._valid_features)
+
     def _train_samples(self) -> int:
         return int(self.n_train_samples)
 
@@ -353,10 +378,16 @@ n_active_components_, n_features_in_, feature_names_in_
 
     # ------------------------------------------------------------------ fit
     def _validation_split(self, x, mask, generator):
-        """Hide a share of the observed entries and score their imputation."""
+        """Hide a share of the observed entries and score their imputation.
+
+        The score is minus the root mean squared error over the hidden
+        entries, in encoded units; for a categorical entry the squared error
+        is the Brier score of its probability vector (summed over the
+        categories).
+        """
+        n, p = x.shape[0], self.schema_.n_features
         if mask is None:
-            mask = torch.ones_like(x)
-        n, p = x.shape
+            mask = x.new_ones((n, p))
         observed = torch.nonzero(mask.reshape(-1), as_tuple=True)[0]
         n_val = int(round(self.validation_fraction * observed.numel()))
         if n_val < 1 or n_val >= observed.numel():
@@ -369,16 +400,23 @@ n_active_components_, n_features_in_, feature_names_in_
             )
         pick = torch.randperm(observed.numel(), generator=generator, device=x.device)
         hidden = observed[pick[:n_val]].sort().values
-        truth = x.reshape(-1)[hidden].clone()
         fill = torch.as_tensor(self.schema_.fill, dtype=x.dtype, device=x.device)
         x = x.clone(memory_format=torch.contiguous_format)
         mask = mask.clone(memory_format=torch.contiguous_format)
-        x.view(-1)[hidden] = fill[hidden % p]
-        mask.view(-1)[hidden] = 0.0
         hidden_rows = torch.unique_consecutive(hidden // p)
+        mask.view(-1)[hidden] = 0.0
+        w = x.shape[1]
+        if w != p:
+            # One-hot columns: hide every column of each hidden variable.
+            var = torch.as_tensor(self.schema_.variable_of_column, device=x.device)
+            hid = torch.zeros(n * p, dtype=torch.bool, device=x.device)
+            hid[hidden] = True
+            hidden = torch.nonzero(hid.view(n, p)[:, var].reshape(-1))[:, 0]
+        truth = x.reshape(-1)[hidden].clone()
+        x.view(-1)[hidden] = fill[hidden % w]
         x_val, mask_val = x[hidden_rows], mask[hidden_rows]
         # Position of each hidden entry in the flattened (x_val) block.
-        where = torch.searchsorted(hidden_rows, hidden // p) * p + hidden % p
+        where = torch.searchsorted(hidden_rows, hidden // w) * w + hidden % w
         eps = self._score_noise()[:VALIDATION_SAMPLES].to(x.device)
         chunk = self._importance_chunk()
 
@@ -391,7 +429,7 @@ n_active_components_, n_features_in_, feature_names_in_
                 ]
             )
             err = filled.reshape(-1)[where] - truth
-            return -float(err.square().mean().sqrt())
+            return -float((err.square().sum() / n_val).sqrt())
 
         return x, mask, None, validate
 
@@ -492,26 +530,70 @@ n_active_components_, n_features_in_, feature_names_in_
             filled = np.hstack([filled, indicator])
         return filled
 
+    def _finish_frame(self, X_in, X: np.ndarray, filled: np.ndarray):
+        """DataFrame output for a model fitted on a mixed-type DataFrame.
+
+        The fit columns and dtypes; observed cells are those of ``X_in``
+        (when it is a DataFrame), untouched.
+        """
+        import pandas as pd
+
+        frame = self._frame
+        if not self._all_valid and self.keep_empty_features:
+            empty = ~self._valid_features
+            block = filled[:, empty]
+            block[np.isnan(block)] = 0.0
+            filled[:, empty] = block
+        index = X_in.index if is_pandas_frame(X_in) else None
+        out = frame.to_frame(filled, index=index)
+        if is_pandas_frame(X_in):
+            out = frame.keep_observed(out, X_in, np.isnan(X) & ~np.isnan(filled))
+        if not self._all_valid and not self.keep_empty_features:
+            out = out.iloc[:, np.flatnonzero(self._valid_features)]
+        if self.indicator_ is not None:
+            names = self.indicator_.get_feature_names_out(
+                getattr(self, "feature_names_in_", None)
+            )
+            indicator = pd.DataFrame(
+                self.indicator_.transform(X), columns=names, index=out.index
+            )
+            out = pd.concat([out, indicator], axis=1)
+        return out
+
+    def _output(self, X_in, X: np.ndarray, seed: int | None):
+        filled = self._fill(X, seed)
+        frame = getattr(self, "_frame", None)
+        if frame is not None and frame.mixed:
+            return self._finish_frame(X_in, X, filled)
+        return self._finish(X, filled)
+
     def transform(self, X):
         """Fill the missing entries of X.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows to complete; entries equal to ``missing_values`` are missing.
+            Rows to complete; entries equal to ``missing_values`` are missing
+            (in a DataFrame, also NaN, None and ``pd.NA`` in any column).
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
+        X_imputed : ndarray or DataFrame of shape (n_samples, n_features_out)
             X with every missing entry filled (observed entries unchanged),
             float32 for float32 input and float64 otherwise; features empty at
             fit time are dropped unless ``keep_empty_features``; indicator
-            columns are appended when ``add_indicator``.
+            columns are appended when ``add_indicator``. When fit on a
+            DataFrame with non-numeric (categorical, string, object or bool)
+            columns, a DataFrame with the fit columns and dtypes: a categorical
+            hole gets the category of highest importance-weighted predictive
+            probability (a draw with ``sample_posterior=True``), a numeric
+            hole the conditional mean at the fit precision.
         """
         check_is_fitted(self)
+        X_in = X
         X = self._validate_X(X, reset=False)
         seed = draw_seeds(self.random_state, 1)[0] if self.sample_posterior else None
-        return self._finish(X, self._fill(X, seed))
+        return self._output(X_in, X, seed)
 
     def sample_imputations(self, X, n_imputations=5, *, random_state=None):
         """Multiple imputation: independent draws of the missing entries.
@@ -533,19 +615,24 @@ n_active_components_, n_features_in_, feature_names_in_
         Returns
         -------
         imputations : ndarray of shape (n_imputations, n_samples, n_features_out)
-            Completed copies of X, laid out as :meth:`transform`'s output.
+            Completed copies of X, laid out as :meth:`transform`'s output (a
+            list of DataFrames when :meth:`transform` returns DataFrames).
         """
         check_is_fitted(self)
         if not isinstance(n_imputations, Integral) or n_imputations < 1:
             raise ValueError(
                 f"n_imputations must be a positive int, got {n_imputations!r}."
             )
+        X_in = X
         X = self._validate_X(X, reset=False)
         seeds = draw_seeds(
             self.random_state if random_state is None else random_state,
             int(n_imputations),
         )
-        return np.stack([self._finish(X, self._fill(X, seed)) for seed in seeds])
+        outputs = [self._output(X_in, X, seed) for seed in seeds]
+        if is_pandas_frame(outputs[0]):
+            return outputs
+        return np.stack(outputs)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.

@@ -1,12 +1,14 @@
 """Per-column observation models p(x | z), as small torch modules.
 
-Each likelihood owns a contiguous block of columns of the (encoded) data and a
+Each likelihood owns a contiguous block of columns of the (encoded) data, a
+contiguous block of variables (columns of the missingness mask) and a
 contiguous block of decoder outputs. It knows nothing about numpy or sklearn.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +23,9 @@ class Likelihood(nn.Module):
     Parameters
     ----------
     n_columns : int
-        Number of data columns in the block (also the number of variables,
-        i.e. of missingness-mask columns).
+        Number of data columns in the block. For every kind but the
+        categorical one this is also the number of variables (of
+        missingness-mask columns).
     """
 
     kind: str = ""
@@ -36,8 +39,13 @@ class Likelihood(nn.Module):
         """Number of decoder outputs this block consumes."""
         return self.n_columns
 
+    @property
+    def n_variables(self) -> int:
+        """Number of variables (mask columns) the block models."""
+        return self.n_columns
+
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Elementwise log-probability, shape ``x.shape``."""
+        """Log-probability per variable, shape ``(..., n_variables)``."""
         raise NotImplementedError
 
     def log_prob_sum(
@@ -46,7 +54,7 @@ class Likelihood(nn.Module):
         x: torch.Tensor,
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Log-probability summed over the observed columns, shape ``x.shape[:-1]``."""
+        """Log-probability summed over the observed variables, shape ``(...,)``."""
         lp = self.log_prob(params, x)
         if mask is not None:
             lp = lp * mask
@@ -200,7 +208,95 @@ class BernoulliLikelihood(Likelihood):
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
 
 
+class CategoricalLikelihood(Likelihood):
+    """A block of categorical variables, each with its own number of categories.
+
+    The data of variable ``j`` are ``n_categories[j]`` one-hot columns; the
+    decoder gives one logit per category, and p(x_j | z) is their softmax.
+    :meth:`log_prob` returns one term per variable (not per column), so the
+    missingness mask has one column per variable.
+
+    Parameters
+    ----------
+    n_categories : sequence of int
+        Number of categories of each variable (each >= 1).
+    """
+
+    kind = "categorical"
+
+    def __init__(self, n_categories: Sequence[int]) -> None:
+        sizes = [int(k) for k in n_categories]
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"n_categories must be positive ints, got {sizes}.")
+        super().__init__(sum(sizes))
+        self.n_categories = tuple(sizes)
+        for name, value in self._index_tensors().items():
+            self.register_buffer(name, value, persistent=False)
+
+    def _index_tensors(self) -> dict[str, torch.Tensor]:
+        """Constant index tensors that map columns to variables."""
+        sizes = torch.tensor(self.n_categories)
+        n_vars, n_cols, widest = len(sizes), int(sizes.sum()), int(sizes.max())
+        offsets = sizes.cumsum(0) - sizes
+        within = torch.arange(widest)
+        variable = torch.repeat_interleave(torch.arange(n_vars), sizes)
+        # Padded (n_variables, widest) view of the columns; padding points at
+        # the variable's first column and is masked out.
+        pad = within[None, :] >= sizes[:, None]
+        index = torch.where(pad, offsets[:, None], offsets[:, None] + within[None, :])
+        # (n_columns, n_variables) 0/1 matrix: sums columns within each variable.
+        assign = torch.zeros(n_cols, n_vars)
+        assign[torch.arange(n_cols), variable] = 1.0
+        return {
+            "_variable": variable,
+            "_position": torch.arange(n_cols) - offsets[variable],
+            "_index": index,
+            "_pad": pad,
+            "_assign": assign,
+        }
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Refill the index buffers (after ``to_empty``); no learned weights."""
+        with torch.no_grad():
+            for name, value in self._index_tensors().items():
+                getattr(self, name).copy_(value)
+
+    @property
+    def n_variables(self) -> int:
+        """Number of categorical variables."""
+        return len(self.n_categories)
+
+    def _padded(self, values: torch.Tensor) -> torch.Tensor:
+        """(..., n_variables, widest) view with -inf in the padding."""
+        return values[..., self._index].masked_fill(self._pad, -math.inf)
+
+    def log_probs(self, params: torch.Tensor) -> torch.Tensor:
+        """Log-probability of every category, shape ``params.shape``."""
+        lse = torch.logsumexp(self._padded(params), dim=-1)
+        return params - lse[..., self._variable]
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each variable's one-hot value, ``(..., n_variables)``."""
+        return (x * self.log_probs(params)) @ self._assign
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """The probability vector of each variable (one-hot layout)."""
+        return self.log_probs(params).exp()
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """One-hot draws (Gumbel-max: one uniform per category)."""
+        u = torch.rand(
+            params.shape, generator=generator, device=params.device, dtype=params.dtype
+        )
+        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+        pick = self._padded(params + gumbel).argmax(-1)  # (..., n_variables)
+        return (pick[..., self._variable] == self._position).to(params.dtype)
+
+
 LIKELIHOODS: dict[str, type[Likelihood]] = {
     GaussianLikelihood.kind: GaussianLikelihood,
     BernoulliLikelihood.kind: BernoulliLikelihood,
+    CategoricalLikelihood.kind: CategoricalLikelihood,
 }

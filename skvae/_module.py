@@ -69,7 +69,10 @@ class VAEModule(nn.Module):
     ----------
     likelihoods : sequence of Likelihood
         Observation models, in column order: block ``i`` covers the next
-        ``n_columns`` data columns and the next ``n_params`` decoder outputs.
+        ``n_columns`` data columns, the next ``n_variables`` mask columns and
+        the next ``n_params`` decoder outputs. Data columns and variables
+        differ only for categorical blocks (one-hot columns, one variable
+        each).
     n_components : int
         Latent dimension.
     hidden_layer_sizes : sequence of int
@@ -78,7 +81,8 @@ class VAEModule(nn.Module):
     activation : str
         Hidden activation name.
     mask_channel : bool
-        Whether the encoder also receives the missingness mask.
+        Whether the encoder also receives the missingness mask (one column
+        per variable).
     n_conditions : int
         Width of a one-hot condition fed to the decoder (0: unconditional).
     image_shape : tuple of int, optional
@@ -105,12 +109,13 @@ class VAEModule(nn.Module):
         super().__init__()
         self.likelihoods = nn.ModuleList(likelihoods)
         self.n_columns = sum(lk.n_columns for lk in likelihoods)
+        self.n_variables = sum(lk.n_variables for lk in likelihoods)
         self.n_params = sum(lk.n_params for lk in likelihoods)
         self.n_components = n_components
         self.mask_channel = mask_channel
         self.n_conditions = n_conditions
         hidden = list(hidden_layer_sizes)
-        n_in = self.n_columns * (2 if mask_channel else 1)
+        n_in = self.n_columns + (self.n_variables if mask_channel else 0)
         self.image_shape = None if image_shape is None else tuple(image_shape)
         #: Floats per row of the largest convolutional feature map (0: none).
         self.feature_map_size = 0
@@ -133,13 +138,16 @@ class VAEModule(nn.Module):
             self.register_parameter("prior_loc", None)
             self.register_parameter("prior_logvar", None)
         self._slices = []
-        col = par = 0
+        self._mask_slices = []
+        col = par = var = 0
         for lk in likelihoods:
             self._slices.append(
                 (slice(col, col + lk.n_columns), slice(par, par + lk.n_params))
             )
+            self._mask_slices.append(slice(var, var + lk.n_variables))
             col += lk.n_columns
             par += lk.n_params
+            var += lk.n_variables
         self.to_empty(device="cpu")
         self.reset_parameters(generator)
 
@@ -150,7 +158,11 @@ class VAEModule(nn.Module):
                 f"image_shape {self.image_shape} has {math.prod(self.image_shape)} "
                 f"pixels but the data have {self.n_columns} columns."
             )
-        if len(self.likelihoods) != 1 or self.n_params % self.n_columns:
+        if (
+            len(self.likelihoods) != 1
+            or self.n_params % self.n_columns
+            or self.n_variables != self.n_columns
+        ):
             raise ValueError(
                 "a convolutional decoder needs one likelihood for all columns, "
                 "with the same number of outputs per column."
@@ -221,11 +233,11 @@ class VAEModule(nn.Module):
         """Posterior mean and clamped log-variance, each (n, n_components).
 
         ``x`` must hold finite values everywhere (missing entries already
-        filled); ``mask`` is 1 for observed entries.
+        filled); ``mask`` is 1 for observed entries, one column per variable.
         """
         if self.mask_channel:
             if mask is None:
-                mask = torch.ones_like(x)
+                mask = x.new_ones((*x.shape[:-1], self.n_variables))
             x = torch.cat([x, mask], dim=-1)
         h = self.encoder(x)
         loc, logvar = h.chunk(2, dim=-1)
@@ -249,19 +261,21 @@ class VAEModule(nn.Module):
         x: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Log p(x | z) summed over observed columns, shape ``params.shape[:-1]``."""
+        """Log p(x | z) summed over observed variables, shape ``params.shape[:-1]``."""
         if len(self.likelihoods) == 1:
             return self.likelihoods[0].log_prob_sum(params, x, mask)
         total = 0.0
-        for lk, (cols, pars) in zip(self.likelihoods, self._slices, strict=True):
-            m = None if mask is None else mask[..., cols]
+        for lk, (cols, pars), mvars in zip(
+            self.likelihoods, self._slices, self._mask_slices, strict=True
+        ):
+            m = None if mask is None else mask[..., mvars]
             total = total + lk.log_prob_sum(params[..., pars], x[..., cols], m)
         return total
 
     def log_likelihood_columns(
         self, params: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
-        """Elementwise log p(x_j | z), shape ``params.shape[:-1] + (n_columns,)``."""
+        """Log p(x_j | z) per variable, shape ``params.shape[:-1] + (n_variables,)``."""
         parts = [
             lk.log_prob(params[..., pars], x[..., cols])
             for lk, (cols, pars) in zip(self.likelihoods, self._slices, strict=True)
@@ -269,7 +283,10 @@ class VAEModule(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
-        """E[x | z] for every column, shape ``(..., n_columns)``."""
+        """E[x | z] for every column, shape ``(..., n_columns)``.
+
+        For a categorical variable this is its vector of probabilities.
+        """
         return torch.cat(
             [
                 lk.mean(params[..., p])
@@ -341,7 +358,8 @@ class VAEModule(nn.Module):
 
         Parameters
         ----------
-        x, mask : Tensor of shape (n, n_columns)
+        x : Tensor of shape (n, n_columns)
+        mask : Tensor of shape (n, n_variables) or None
         eps : Tensor of shape (K, n_components) or (K, n, n_components)
             Standard-normal draws; a (K, n_components) tensor is shared by all
             rows (common random numbers).
@@ -412,7 +430,9 @@ class VAEModule(nn.Module):
 
         ``sum_k w_k E[x | z_k]`` with self-normalized weights
         ``w_k ~ p(x_obs | z_k) p(z_k) / q(z_k | x_obs)`` (Mattei & Frellsen,
-        2019). Every column is returned; callers keep the observed ones.
+        2019). Every column is returned; callers keep the observed ones. For a
+        categorical variable this is ``sum_k w_k p(category | z_k)``, whose
+        argmax is the most probable category under the predictive.
         """
         log_w, params = self.log_weights(x, mask, eps, condition)
         weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, n, 1)
@@ -448,7 +468,7 @@ class VAEModule(nn.Module):
         """Per-column log p(x_j | z) under the importance-weighted posterior.
 
         The self-normalized importance weights of :meth:`log_weights` average
-        the elementwise log-likelihood over the K draws. Shape (n, n_columns);
+        the per-variable log-likelihood over the K draws. Shape (n, n_variables);
         entries whose mask is 0 are returned as NaN.
         """
         log_w, params = self.log_weights(x, mask, eps, condition)

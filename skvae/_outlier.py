@@ -27,7 +27,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     ``n_importance_samples`` draws, in the data's original units). Lower
     scores are more abnormal, as in :class:`~sklearn.ensemble.IsolationForest`.
     Missing entries (NaN) are marginalized: a row is scored on what was
-    observed.
+    observed. On a mixed-type DataFrame the score sums Gaussian log-densities
+    and categorical and Bernoulli log-probabilities, so a row with an
+    impossible combination of categories scores low.
 
     It works in both settings of scikit-learn's outlier detectors: fit and
     score the same contaminated data (outlier detection), or fit on clean
@@ -48,7 +50,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         likelihood), so anomalies shape the model less.
     **params
         The model parameters shared with :class:`~skvae.VAETransformer`
-        (``hidden_layer_sizes``, ``activation``, ``likelihood``, ``beta``,
+        (``hidden_layer_sizes``, ``activation``, ``likelihood``,
+        ``handle_unknown``, ``beta``,
         ``kl_warmup``, ``max_iter``, ``batch_size``, ``learning_rate``,
         ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
         ``tol``, ``n_importance_samples``, ``min_variance``,
@@ -98,6 +101,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         hidden_layer_sizes=(256, 128),
         activation="relu",
         likelihood="auto",
+        handle_unknown="error",
         beta=1.0,
         kl_warmup=0,
         max_iter=200,
@@ -120,6 +124,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             likelihood=likelihood,
+            handle_unknown=handle_unknown,
             beta=beta,
             kl_warmup=kl_warmup,
             max_iter=max_iter,
@@ -230,6 +235,5 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
                 for sl in gen_batches(x.shape[0], self._importance_chunk())
             ]
         out = torch.cat(parts).double().cpu().numpy()
-        n_gauss = self.schema_.block_sizes[0]
-        out[:, :n_gauss] -= self.schema_.log_scale
+        out -= self.schema_.log_det_jacobian_columns(x)
         return out[:, self.schema_.inverse_order]

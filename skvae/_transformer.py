@@ -25,7 +25,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
     An encoder network maps each row to a Gaussian posterior q(z | x) over
     ``n_components`` latent variables; a decoder maps z to the parameters of
-    p(x | z), one likelihood per column (Gaussian or Bernoulli). Training
+    p(x | z), one likelihood per column (Gaussian, Bernoulli or categorical).
+    Training
     maximizes the evidence lower bound over the observed entries.
     ``transform`` returns the posterior means, ``inverse_transform`` decodes
     latent codes, ``sample`` generates new rows and ``score_samples``
@@ -34,7 +35,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
     Numeric columns are standardized inside the estimator; every output is in
     the original units. NaN marks a missing entry: it is left out of the
-    likelihood, and the encoder is told which entries are missing.
+    likelihood, and the encoder is told which entries are missing. A pandas
+    DataFrame may mix numeric, categorical, string and bool columns, and
+    outputs come back as DataFrames with its columns and dtypes (see
+    ``likelihood``).
 
     Parameters
     ----------
@@ -71,11 +75,27 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             default="relu"
         Hidden-layer activation.
     likelihood : {"auto", "gaussian", "bernoulli"} or dict, default="auto"
-        Observation model. ``"auto"``: columns whose observed values are
-        exactly {0, 1} are Bernoulli, the rest Gaussian. ``"bernoulli"`` also
-        accepts values in [0, 1] (grey-level pixels; the term is then the
-        binary cross-entropy). A dict maps column names (or positions) to a
-        kind; unlisted columns are ``"auto"``.
+        Observation model. ``"auto"``: numeric columns whose observed values
+        are exactly {0, 1} are Bernoulli, the other numeric columns Gaussian
+        (on the standardized scale); in a DataFrame, categorical, object and
+        string columns are categorical (softmax over the categories seen in
+        fit; the encoder sees them one-hot), and bool and two-valued label
+        columns Bernoulli. ``"bernoulli"`` also accepts values in [0, 1]
+        (grey-level pixels; the term is then the binary cross-entropy). A
+        single kind applies to the numeric columns. A dict maps column names
+        (or positions) to a kind; unlisted columns are ``"auto"``. Dict
+        values may also be ``"lognormal"`` (Gaussian on log x, for skewed
+        positive columns such as prices; ``score_samples`` includes the log's
+        Jacobian) and, for DataFrame columns, ``"categorical"`` (also for a
+        numeric column, whose distinct values become the categories).
+        ``inverse_transform`` and ``sample`` on a DataFrame fit give its
+        columns, dtypes and categories back: labels seen in fit, integers
+        within their fit range, numbers rounded to the decimals seen in fit
+        (at most 6).
+    handle_unknown : {"error", "missing"}, default="error"
+        What a category not seen in fit does in ``transform``,
+        ``score_samples`` and later ``partial_fit`` calls: raise a
+        ``ValueError``, or count as a missing entry.
     beta : float, default=1.0
         Weight of the KL term (beta-VAE). Larger values give a smoother, more
         regular latent space at the cost of reconstruction quality.
@@ -258,6 +278,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         hidden_layer_sizes=(256, 128),
         activation="relu",
         likelihood="auto",
+        handle_unknown="error",
         beta=1.0,
         kl_warmup=0,
         max_iter=200,
@@ -280,6 +301,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             likelihood=likelihood,
+            handle_unknown=handle_unknown,
             beta=beta,
             kl_warmup=kl_warmup,
             max_iter=max_iter,
@@ -323,7 +345,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     def _module_options(self) -> dict:
         if self.architecture != "conv":
             return {}
-        n_gaussian, n_bernoulli = self.schema_.block_sizes
+        n_gaussian, n_bernoulli, n_categorical = self.schema_.block_sizes
+        if n_categorical:
+            raise ValueError(
+                "architecture='conv' needs numeric pixels, but "
+                f"{n_categorical} columns are categorical."
+            )
         if n_gaussian and n_bernoulli:
             raise ValueError(
                 "architecture='conv' needs one likelihood for every pixel, but "
@@ -823,7 +850,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
                 )
                 parts.append(torch.logsumexp(per_class.double() + log_prior, dim=0))
         log_p = torch.cat(parts).double().cpu().numpy()
-        return log_p - self.schema_.log_det_jacobian(mask, n)
+        return log_p - self.schema_.log_det_jacobian(x, mask)
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X.
