@@ -122,6 +122,11 @@ from threadpoolctl import threadpool_limits
 #: skvae's configuration (the lead engineer tunes this). ``random_state`` is
 #: added per seed; ``--skvae-params`` updates it.
 SKVAE_PARAMS: dict[str, Any] = {
+    # Every numeric column through its quantile map: draws keep the table's
+    # repeated values (round carats, whole-percent tables), which a Gaussian
+    # on the standardized values smooths out (discriminator AUC 0.97 -> 0.73
+    # on seed 0; ``table`` alone gave 0.94).
+    "likelihood": "quantile",
     "n_components": 16,
     "hidden_layer_sizes": (256, 256),
     "max_iter": 300,

@@ -63,7 +63,7 @@ class _BaseVAE(BaseEstimator):
         "activation": [
             StrOptions({"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})
         ],
-        "likelihood": [StrOptions({"auto", "gaussian", "bernoulli"}), dict],
+        "likelihood": [StrOptions({"auto", "gaussian", "quantile", "bernoulli"}), dict],
         "handle_unknown": [StrOptions({"error", "missing"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],

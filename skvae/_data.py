@@ -17,9 +17,20 @@ import torch
 
 #: Likelihood blocks, in the order of the encoded columns.
 KINDS = ("gaussian", "bernoulli", "categorical")
-#: Column kinds: "lognormal" columns join the Gaussian block after a log.
-COLUMN_KINDS = ("gaussian", "lognormal", "bernoulli", "categorical")
-_BLOCK = {"gaussian": 0, "lognormal": 0, "bernoulli": 1, "categorical": 2}
+#: Column kinds: "lognormal" columns join the Gaussian block after a log,
+#: "quantile" columns after a map to normal scores (:class:`QuantileMap`).
+COLUMN_KINDS = ("gaussian", "lognormal", "quantile", "bernoulli", "categorical")
+_BLOCK = {
+    "gaussian": 0,
+    "lognormal": 0,
+    "quantile": 0,
+    "bernoulli": 1,
+    "categorical": 2,
+}
+#: Largest number of quantiles a "quantile" column keeps.
+N_QUANTILES = 1000
+#: Normal scores are clipped to the quantile levels [eps, 1 - eps].
+_QUANTILE_EPS = 1e-7
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TOO_LARGE = (
     "X contains infinity or a value too large for float32 (about 3.4e38); "
@@ -114,6 +125,61 @@ def resolve_kinds(
     ]
 
 
+class QuantileMap:
+    """Monotone piecewise-linear map of one column to normal scores.
+
+    Fitted on the observed values: ``n`` quantiles ``v_k`` at levels ``p_k``
+    evenly spaced in [0, 1]. Going in, each distinct value ``u_j`` maps to
+    the normal score of the middle of its levels (a value repeated in many
+    rows, an atom, takes the middle of its stretch), linearly in between and
+    extended linearly beyond the fitted range, so the map is invertible with
+    a finite positive slope and a Gaussian on the scores is a proper density
+    on the column. Coming out, a score ``s`` maps to the quantile function at
+    ``Phi(s)``: every score in an atom's stretch gives exactly that value, so
+    draws keep the column's repeated values, and stay within the fitted
+    range. The two directions are exact inverses at the knots (every value,
+    when at most ``n_quantiles`` were observed) and close in between.
+    """
+
+    def __init__(self, values: np.ndarray, n_quantiles: int = N_QUANTILES) -> None:
+        from scipy.special import ndtri
+
+        values = np.sort(values[~np.isnan(values)].astype(np.float64))
+        n = int(min(n_quantiles, values.size))
+        self.levels = np.linspace(0.0, 1.0, max(n, 2))
+        self.quantiles = np.quantile(values, self.levels)
+        self.knots, first = np.unique(self.quantiles, return_index=True)
+        last = np.r_[first[1:], self.quantiles.size] - 1
+        middle = 0.5 * (self.levels[first] + self.levels[last])
+        self.scores = ndtri(np.clip(middle, _QUANTILE_EPS, 1 - _QUANTILE_EPS))
+        if self.knots.size == 1:  # a constant column: the identity around it
+            self.knots = np.r_[self.knots, self.knots + 1.0]
+            self.scores = np.array([0.0, 1.0])
+        #: Slope d score / d value of each segment, shape (n_knots - 1,).
+        self.slopes = np.diff(self.scores) / np.diff(self.knots)
+
+    def _segment(self, values: np.ndarray, points: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(points, values, side="right") - 1
+        return np.clip(index, 0, self.slopes.size - 1)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Normal scores of values (NaN stays NaN)."""
+        j = self._segment(x, self.knots)
+        return self.scores[j] + (x - self.knots[j]) * self.slopes[j]
+
+    def log_slope(self, scores: np.ndarray) -> np.ndarray:
+        """Log d score / d value at the given scores."""
+        return np.log(self.slopes[self._segment(scores, self.scores)])
+
+    def inverse(self, scores: np.ndarray) -> np.ndarray:
+        """Values for scores, through the quantile function."""
+        from scipy.special import ndtr
+
+        # The levels clipped as in forward, so the end knots invert exactly.
+        levels = np.clip(self.levels, _QUANTILE_EPS, 1 - _QUANTILE_EPS)
+        return np.interp(ndtr(scores), levels, self.quantiles)
+
+
 class TabularSchema:
     """Fitted description of the columns of the training data.
 
@@ -140,6 +206,7 @@ class TabularSchema:
         scale: np.ndarray,
         fill: np.ndarray,
         n_categories: Sequence[int] = (),
+        quantile_maps: Mapping[int, QuantileMap] | None = None,
     ) -> None:
         self.kinds = list(kinds)
         block = np.array([_BLOCK[k] for k in kinds], dtype=np.intp)
@@ -173,6 +240,14 @@ class TabularSchema:
             np.asarray(self.kinds, dtype=object)[gauss_cols] == "lognormal"
         ).astype(np.intp)
         self._log_columns = gauss_cols[self.log_positions]
+        #: Positions, within the Gaussian block, of the "quantile" columns,
+        #: and their maps (in that order).
+        self.quantile_positions = np.flatnonzero(
+            np.asarray(self.kinds, dtype=object)[gauss_cols] == "quantile"
+        ).astype(np.intp)
+        self._quantile_columns = gauss_cols[self.quantile_positions]
+        quantile_maps = dict(quantile_maps or {})
+        self.quantile_maps = [quantile_maps[int(j)] for j in self._quantile_columns]
         # encode() computes (x - center) * inv_scale over all columns, in the
         # original column order (Bernoulli and categorical columns pass
         # through unchanged).
@@ -229,7 +304,12 @@ class TabularSchema:
             with np.errstate(invalid="ignore", divide="ignore"):
                 log_stats = ColumnStats(np.log(X[:, log_cols].astype(np.float64)))
             mean[log_cols], std[log_cols] = log_stats.mean, log_stats.std
-        gauss = (kind_arr == "gaussian") | (kind_arr == "lognormal")
+        quantile_maps = {
+            int(j): QuantileMap(X[:, j]) for j in np.flatnonzero(kind_arr == "quantile")
+        }
+        for j in quantile_maps:  # scores are already standard normal
+            mean[j], std[j] = 0.0, 1.0
+        gauss = np.isin(kind_arr, ("gaussian", "lognormal", "quantile"))
         mean, std = mean[gauss], std[gauss]
         # Constant (or all-missing) columns keep unit scale, as StandardScaler.
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
@@ -245,7 +325,7 @@ class TabularSchema:
             )
         ]
         fill = np.concatenate([gauss_fill, p, *freqs])
-        return cls(kinds, mean, scale, fill, sizes)
+        return cls(kinds, mean, scale, fill, sizes, quantile_maps)
 
     @property
     def n_features(self) -> int:
@@ -296,6 +376,8 @@ class TabularSchema:
             )
             if self._log_columns.size:
                 self._take_log(x)
+            if self._quantile_columns.size:
+                self._take_scores(x)
             if not self._passthrough:
                 # Two exactly rounded passes, not a fused multiply-add: FMA is
                 # used in vector lanes only, which would make a row's result
@@ -341,6 +423,12 @@ class TabularSchema:
         if bool(bad.any()):
             _raise_lognormal_range(self._log_columns[bad.cpu().numpy()], "transform")
         x[:, cols] = torch.log(values)
+
+    def _take_scores(self, x: torch.Tensor) -> None:
+        """Replace the quantile columns of ``x`` (original order) by scores."""
+        for j, qmap in zip(self._quantile_columns, self.quantile_maps, strict=True):
+            values = x[:, j].double().cpu().numpy()
+            x[:, j] = torch.as_tensor(qmap.forward(values), dtype=x.dtype)
 
     def _one_hot(self, codes: torch.Tensor) -> torch.Tensor:
         """One-hot columns of categorical codes (a missing code gives zeros)."""
@@ -388,6 +476,11 @@ class TabularSchema:
             if mask is not None:
                 logs *= mask[:, self.log_positions].double().cpu().numpy()
             out = out + logs.sum(1)
+        if self.quantile_positions.size:
+            terms = self._quantile_terms(x)
+            if mask is not None:
+                terms *= mask[:, self.quantile_positions].double().cpu().numpy()
+            out = out + terms.sum(1)
         return out
 
     def log_det_jacobian_columns(self, x: torch.Tensor) -> np.ndarray:
@@ -399,7 +492,18 @@ class TabularSchema:
         out[:, : self.block_sizes[0]] = self.log_scale
         if self.log_positions.size:
             out[:, self.log_positions] += self._log_values(x)
+        if self.quantile_positions.size:
+            out[:, self.quantile_positions] += self._quantile_terms(x)
         return out
+
+    def _quantile_terms(self, x: torch.Tensor) -> np.ndarray:
+        """-log d score / d value of the quantile columns (density = p(s) slope)."""
+        pos = self.quantile_positions
+        u = x[:, torch.as_tensor(pos, device=x.device)].double().cpu().numpy()
+        scores = u * self.scale[pos] + self.mean[pos]
+        return -np.column_stack(
+            [q.log_slope(scores[:, i]) for i, q in enumerate(self.quantile_maps)]
+        )
 
     def _log_values(self, x: torch.Tensor) -> np.ndarray:
         """log(x) of the lognormal columns, from the encoded tensor."""
@@ -430,6 +534,9 @@ class TabularSchema:
                 pos = self.log_positions
                 with np.errstate(over="ignore"):
                     out[:, pos] = np.exp(out[:, pos])
+            maps = zip(self.quantile_positions, self.quantile_maps, strict=True)
+            for i, qmap in maps:
+                out[:, i] = qmap.inverse(out[:, i])
         if not self.identity_order:
             out = out[:, self.inverse_order]
         return out

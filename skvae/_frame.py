@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Values of the ``likelihood`` dict for DataFrame columns.
-FRAME_KINDS = ("auto", "gaussian", "lognormal", "bernoulli", "categorical")
+FRAME_KINDS = (
+    "auto",
+    "gaussian",
+    "lognormal",
+    "quantile",
+    "bernoulli",
+    "categorical",
+)
 #: Numeric outputs are rounded to the fit precision when it is at most this
 #: many decimals (otherwise they are left as computed).
 MAX_DECIMALS = 6
@@ -270,7 +277,7 @@ def _fit_column(pd, series, name, requested: str) -> FrameColumn:
         # Nothing to learn from: a numeric column of NaN (kept, unmodelled).
         return FrameColumn(name, dtype, "gaussian" if label_dtype else "auto")
     if label_dtype:
-        if requested in ("gaussian", "lognormal"):
+        if requested in ("gaussian", "lognormal", "quantile"):
             raise ValueError(
                 f"likelihood {requested!r} needs a numeric column, but column "
                 f"{name!r} has dtype {dtype}; use 'categorical' or 'bernoulli'."
@@ -310,7 +317,7 @@ def _observed_categories(pd, series, observed):
 def _fit_numeric(pd, series, name, requested: str) -> FrameColumn:
     values = _numbers(pd, series, name)
     values = values[~np.isnan(values)]
-    explicit = requested in ("gaussian", "lognormal", "bernoulli")
+    explicit = requested in ("gaussian", "lognormal", "quantile", "bernoulli")
     kind = requested if explicit else "auto"
     if kind == "lognormal" and values.min() <= 0:
         raise ValueError(

@@ -74,7 +74,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     activation : {"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"}, \
             default="relu"
         Hidden-layer activation.
-    likelihood : {"auto", "gaussian", "bernoulli"} or dict, default="auto"
+    likelihood : {"auto", "gaussian", "quantile", "bernoulli"} or dict, \
+            default="auto"
         Observation model. ``"auto"``: numeric columns whose observed values
         are exactly {0, 1} are Bernoulli, the other numeric columns Gaussian
         (on the standardized scale); in a DataFrame, categorical, object and
@@ -88,6 +89,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         positive columns such as prices; ``score_samples`` includes the log's
         Jacobian) and, for DataFrame columns, ``"categorical"`` (also for a
         numeric column, whose distinct values become the categories).
+        ``"quantile"`` (a single kind for every numeric column, or per column)
+        models a Gaussian on the column's normal scores: a monotone
+        piecewise-linear map through up to 1,000 of its quantiles, whose
+        slope enters ``score_samples``; decoded values come back through the
+        quantiles, so they stay within the fit range and values shared by
+        many rows (round sizes, whole percents) stay shared. It is the
+        choice for synthetic data: on diamonds it lowered a discriminator's
+        ROC-AUC from 0.97 to 0.73 (``benchmarks/bench_generate.py``).
         ``inverse_transform`` and ``sample`` on a DataFrame fit give its
         columns, dtypes and categories back: labels seen in fit, integers
         within their fit range, numbers rounded to the decimals seen in fit
