@@ -44,15 +44,24 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         expected share of outliers in the training data: ``offset_`` is that
         percentile of the training scores. ``"auto"`` assumes no rate and uses
         Tukey's fence on the training log-likelihoods: Q1 - 1.5 IQR.
-    trim_fraction : float in [0, 0.5), default=0.0
+    trim_fraction : float in [0, 0.5), default=0.1
         Robust training for contaminated data: in every minibatch, this share
         of the rows with the worst ELBO is left out of the gradient (a trimmed
-        likelihood), so anomalies shape the model less.
+        likelihood), so anomalies shape the model less. 0 trains on every row
+        (for novelty detection on clean data).
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Encoder widths (the decoder mirrors them). Smaller than
+        :class:`~skvae.VAETransformer`'s default: detectors are often fit on
+        a few hundred rows, which a larger network memorizes, anomalies
+        included.
+    max_iter : int, default=100
+        Maximum number of epochs (fewer than the transformer's 200, for the
+        same reason).
     **params
-        The model parameters shared with :class:`~skvae.VAETransformer`
-        (``hidden_layer_sizes``, ``activation``, ``likelihood``,
+        The other model parameters shared with :class:`~skvae.VAETransformer`
+        (``activation``, ``likelihood``,
         ``handle_unknown``, ``beta``,
-        ``kl_warmup``, ``max_iter``, ``batch_size``, ``learning_rate``,
+        ``kl_warmup``, ``batch_size``, ``learning_rate``,
         ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
         ``tol``, ``n_importance_samples``, ``min_variance``,
         ``gaussian_variance``, ``standardize``, ``device``,
@@ -97,14 +106,14 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         n_components=8,
         *,
         contamination="auto",
-        trim_fraction=0.0,
-        hidden_layer_sizes=(256, 128),
+        trim_fraction=0.1,
+        hidden_layer_sizes=(128,),
         activation="relu",
         likelihood="auto",
         handle_unknown="error",
         beta=1.0,
         kl_warmup=0,
-        max_iter=200,
+        max_iter=100,
         batch_size=128,
         learning_rate=1e-3,
         early_stopping=False,
