@@ -479,6 +479,30 @@ class VAEModule(nn.Module):
             out = out.masked_fill(mask == 0, float("nan"))
         return out
 
+    def reconstruction_log_prob(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Reconstruction probability E_q(z|x)[log p(x_obs | z)], shape (n,).
+
+        The Monte Carlo mean over the K draws ``loc + std * eps`` (An & Cho,
+        2015); unlike :meth:`log_marginal` it leaves out the latent code's own
+        surprise, log p(z) - log q(z | x).
+        """
+        loc, logvar = self.inference(x, mask)
+        if mask is not None:
+            empty = mask.sum(-1, keepdim=True) == 0
+            loc = loc.masked_fill(empty, 0.0)
+            logvar = logvar.masked_fill(empty, 0.0)
+        if eps.dim() == 2:
+            eps = eps[:, None, :]
+        z = loc + torch.exp(0.5 * logvar) * eps
+        params = self.generative(z, condition)
+        return self.log_likelihood(params, x, mask).mean(0)
+
     def log_marginal(
         self,
         x: torch.Tensor,
