@@ -540,15 +540,25 @@ class _BaseVAE(BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             Higher means more typical under the model.
         """
-        X, x, mask = self._encode(X)
+        x, mask, log_p = self._importance_map(X, "log_marginal")
+        return log_p - self.schema_.log_det_jacobian(x, mask)
+
+    def _importance_map(self, X, method: str):
+        """Encode X and apply a module method taking (x, mask, eps) in chunks.
+
+        The method gets the fixed score draws (:meth:`_score_noise`), so a
+        row's result does not depend on the other rows. Returns the encoded
+        ``x``, its ``mask`` and the method's output as a float64 array.
+        """
+        _, x, mask = self._encode(X)
         eps = self._score_noise().to(x.device)
         with torch.inference_mode(), self._module_on(x.device) as module:
+            fn = getattr(module, method)
             parts = [
-                module.log_marginal(x[sl], None if mask is None else mask[sl], eps)
+                fn(x[sl], None if mask is None else mask[sl], eps)
                 for sl in gen_batches(x.shape[0], self._importance_chunk())
             ]
-        log_p = torch.cat(parts).double().cpu().numpy()
-        return log_p - self.schema_.log_det_jacobian(x, mask)
+        return x, mask, torch.cat(parts).double().cpu().numpy()
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X.

@@ -492,16 +492,9 @@ class VAEModule(nn.Module):
         2015); unlike :meth:`log_marginal` it leaves out the latent code's own
         surprise, log p(z) - log q(z | x).
         """
-        loc, logvar = self.inference(x, mask)
-        if mask is not None:
-            empty = mask.sum(-1, keepdim=True) == 0
-            loc = loc.masked_fill(empty, 0.0)
-            logvar = logvar.masked_fill(empty, 0.0)
-        if eps.dim() == 2:
-            eps = eps[:, None, :]
-        z = loc + torch.exp(0.5 * logvar) * eps
-        params = self.generative(z, condition)
-        return self.log_likelihood(params, x, mask).mean(0)
+        # With kl_weight=0 the log-weights are log p(x_obs | z_k) alone.
+        log_px, _ = self.log_weights(x, mask, eps, condition, kl_weight=0.0)
+        return log_px.mean(0)
 
     def log_marginal(
         self,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
-import torch
 from sklearn.base import OutlierMixin
-from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseVAE
@@ -217,16 +215,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         """
         if self.score_method == "likelihood":
             return super().score_samples(X)
-        X, x, mask = self._encode(X)
-        eps = self._score_noise().to(x.device)
-        with torch.inference_mode(), self._module_on(x.device) as module:
-            parts = [
-                module.reconstruction_log_prob(
-                    x[sl], None if mask is None else mask[sl], eps
-                )
-                for sl in gen_batches(x.shape[0], self._importance_chunk())
-            ]
-        log_p = torch.cat(parts).double().cpu().numpy()
+        x, mask, log_p = self._importance_map(X, "reconstruction_log_prob")
         return log_p - self.schema_.log_det_jacobian(x, mask)
 
     def decision_function(self, X):
@@ -281,15 +270,6 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
             entry is missing.
         """
         check_is_fitted(self)
-        X, x, mask = self._encode(X)
-        eps = self._score_noise().to(x.device)
-        with torch.inference_mode(), self._module_on(x.device) as module:
-            parts = [
-                module.feature_log_likelihood(
-                    x[sl], None if mask is None else mask[sl], eps
-                )
-                for sl in gen_batches(x.shape[0], self._importance_chunk())
-            ]
-        out = torch.cat(parts).double().cpu().numpy()
+        x, _, out = self._importance_map(X, "feature_log_likelihood")
         out -= self.schema_.log_det_jacobian_columns(x)
         return out[:, self.schema_.inverse_order]
