@@ -219,7 +219,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         return log_p - self.schema_.log_det_jacobian(x, mask)
 
     def decision_function(self, X):
-        """Log-likelihood minus the threshold: negative for outliers.
+        """Score (``score_method``) minus the threshold: negative for outliers.
 
         Parameters
         ----------

@@ -96,7 +96,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         quantiles, so they stay within the fit range and values shared by
         many rows (round sizes, whole percents) stay shared. It is the
         choice for synthetic data: on diamonds it lowered a discriminator's
-        ROC-AUC from 0.97 to 0.73 (``benchmarks/bench_generate.py``).
+        ROC-AUC from 0.977 to 0.758 (mean of 3 seeds,
+        ``benchmarks/bench_generate.py``).
         ``inverse_transform`` and ``sample`` on a DataFrame fit give its
         columns, dtypes and categories back: labels seen in fit, integers
         within their fit range, numbers rounded to the decimals seen in fit
