@@ -173,6 +173,16 @@ def skvae_pixel_units_untrimmed(
     return -det.fit(X).score_samples(X)
 
 
+def skvae_gradient_variances(
+    X: np.ndarray, seed: int, pixels: bool = False
+) -> np.ndarray:
+    """Defaults, but the column variances learned by gradient steps alone."""
+    det = VAEOutlierDetector(
+        variance_update="gradient", random_state=seed, device="cpu"
+    )
+    return -det.fit(X).score_samples(X)
+
+
 def skvae_reconstruction(X: np.ndarray, seed: int, pixels: bool = False) -> np.ndarray:
     """Defaults, scored by the reconstruction probability (An & Cho, 2015)."""
     det = VAEOutlierDetector(
@@ -193,6 +203,7 @@ DETECTORS: dict[str, Detector] = {
     "skvae pixel units": skvae_pixel_units,
     "skvae px, no trim": skvae_pixel_units_untrimmed,
     "skvae recon. prob.": skvae_reconstruction,
+    "skvae grad. variances": skvae_gradient_variances,
 }
 
 

@@ -27,6 +27,7 @@ from ._training import (
     negative_elbo,
     run_epoch,
     train,
+    variance_step,
 )
 from ._utils import Interval, StrOptions, draw_seeds, make_generator, resolve_device
 
@@ -77,6 +78,7 @@ class _BaseVAE(BaseEstimator):
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "min_variance": [Interval(Real, 0, None, closed="neither")],
         "gaussian_variance": [StrOptions({"feature", "decoder"})],
+        "variance_update": [StrOptions({"closed_form", "gradient"})],
         "standardize": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -108,6 +110,7 @@ class _BaseVAE(BaseEstimator):
         n_importance_samples=32,
         min_variance=1e-3,
         gaussian_variance="feature",
+        variance_update="gradient",
         standardize=True,
         device="auto",
         random_state=None,
@@ -130,6 +133,7 @@ class _BaseVAE(BaseEstimator):
         self.n_importance_samples = n_importance_samples
         self.min_variance = min_variance
         self.gaussian_variance = gaussian_variance
+        self.variance_update = variance_update
         self.standardize = standardize
         self.device = device
         self.random_state = random_state
@@ -329,6 +333,7 @@ class _BaseVAE(BaseEstimator):
             trim_fraction=self._trim_fraction(),
             n_samples=self._train_samples(),
             average_decay=self._average_decay(),
+            variance_step=self.variance_update == "closed_form",
             verbose=self.verbose,
         )
 
@@ -437,6 +442,16 @@ class _BaseVAE(BaseEstimator):
             trim_fraction=config.trim_fraction,
             n_samples=config.n_samples,
         )
+        if config.variance_step:
+            variance_step(
+                self.module_,
+                x,
+                mask,
+                kl_weight=kl_weight(config.beta, config.kl_warmup, self.n_iter_),
+                generator=generator,
+                condition=condition,
+                n_samples=config.n_samples,
+            )
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
         self.best_loss_ = min(getattr(self, "best_loss_", np.inf), loss)
@@ -470,19 +485,27 @@ class _BaseVAE(BaseEstimator):
         x, mask = self.schema_.encode(self._model_input(X), self._inference_device())
         return X, x, mask
 
-    def _posterior_mean(self, x, mask) -> torch.Tensor:
-        """E[z | x] per row; on the CPU computed in float64.
+    @contextmanager
+    def _exact_module(self, x, mask):
+        """The module and inputs for row-independent results.
 
-        Float32 matrix products on the CPU round differently for different
-        batch shapes (up to ~1e-7 absolute on codes of size ~0.1), so a row's
-        code would depend on the rows beside it. In float64 the differences
-        fall far below float32 resolution.
+        On the CPU, float32 matrix products round differently for different
+        batch shapes (up to ~1e-7 absolute on codes of size ~0.1, and ~5e-7
+        on log-likelihoods of size ~1), so a row's result would depend on the
+        rows beside it. There the block gets a float64 copy of the module and
+        the inputs, whose differences fall far below float32 resolution. On
+        other devices it gets the module and inputs as they are.
         """
         with torch.inference_mode(), self._module_on(x.device) as module:
             if x.device.type == "cpu":
                 module = copy.deepcopy(module).double()
                 x = x.double()
                 mask = None if mask is None else mask.double()
+            yield module, x, mask
+
+    def _posterior_mean(self, x, mask) -> torch.Tensor:
+        """E[z | x] per row (see :meth:`_exact_module` for the precision)."""
+        with self._exact_module(x, mask) as (module, x, mask):
             parts = [
                 module.inference(x[sl], None if mask is None else mask[sl])[0]
                 for sl in gen_batches(x.shape[0], self._encoder_chunk())
@@ -551,12 +574,12 @@ class _BaseVAE(BaseEstimator):
         ``x``, its ``mask`` and the method's output as a float64 array.
         """
         _, x, mask = self._encode(X)
-        eps = self._score_noise().to(x.device)
-        with torch.inference_mode(), self._module_on(x.device) as module:
+        with self._exact_module(x, mask) as (module, xe, me):
+            eps = self._score_noise().to(device=xe.device, dtype=xe.dtype)
             fn = getattr(module, method)
             parts = [
-                fn(x[sl], None if mask is None else mask[sl], eps)
-                for sl in gen_batches(x.shape[0], self._importance_chunk())
+                fn(xe[sl], None if me is None else me[sl], eps)
+                for sl in gen_batches(xe.shape[0], self._importance_chunk())
             ]
         return x, mask, torch.cat(parts).double().cpu().numpy()
 

@@ -143,6 +143,20 @@ class GaussianLikelihood(Likelihood):
             return self._split(params)[1]
         return F.softplus(self.raw_variance + self._shift) + self.min_variance
 
+    @torch.no_grad()
+    def set_variance(self, variance: torch.Tensor) -> None:
+        """Set the shared column variances (clipped at the floor).
+
+        Only for ``variance="feature"``; the values are mapped back through the
+        softplus so that gradient steps may go on from them.
+        """
+        if self.decoded:
+            raise ValueError("a decoded variance has no shared value to set.")
+        excess = (variance - self.min_variance).clamp_min(1e-12)
+        # softplus^{-1}(v) = v + log(1 - exp(-v)), stable for large and small v.
+        raw = excess + torch.log(-torch.expm1(-excess))
+        self.raw_variance.copy_(raw.to(self.raw_variance) - self._shift)
+
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Elementwise Gaussian log-density."""
         loc, var = self._split(params)

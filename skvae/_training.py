@@ -35,6 +35,7 @@ class TrainConfig:
     trim_fraction: float = 0.0
     n_samples: int = 1
     average_decay: float = 0.0
+    variance_step: bool = False
     verbose: int = 0
 
 
@@ -190,6 +191,43 @@ def negative_elbo(
 
 
 @torch.no_grad()
+def variance_step(
+    module: VAEModule,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    kl_weight: float,
+    generator: torch.Generator,
+    rows: torch.Tensor | None = None,
+    condition: torch.Tensor | None = None,
+    n_samples: int = 1,
+) -> None:
+    """Set the shared Gaussian variances to their closed-form optimum.
+
+    See :meth:`VAEModule.refit_feature_variances`; ``rows`` restricts the
+    update to the training split. Adam moves a variance parameter by about
+    the learning rate per step, so on small tables gradient steps alone leave
+    the variances far from their optimum after the usual number of epochs.
+    """
+    if rows is not None:
+        x = x.index_select(0, rows)
+        mask = None if mask is None else mask.index_select(0, rows)
+        condition = None if condition is None else condition.index_select(0, rows)
+    eps = torch.randn(
+        (n_samples, x.shape[0], module.n_components),
+        generator=generator,
+        device=x.device,
+        dtype=x.dtype,
+    )
+    was_training = module.training
+    module.eval()
+    module.refit_feature_variances(
+        x, mask, eps, condition, kl_weight=kl_weight
+    )
+    module.train(was_training)
+
+
+@torch.no_grad()
 def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
     """Exchange the values of two lists of same-shaped tensors in place."""
     for p, o in zip(params, other, strict=True):
@@ -262,6 +300,17 @@ def train(
                 average_decay=config.average_decay,
                 average_steps=epoch * math.ceil(n_rows / config.batch_size),
             )
+            if config.variance_step:
+                variance_step(
+                    module,
+                    x,
+                    mask,
+                    kl_weight=weight,
+                    generator=generator,
+                    rows=rows,
+                    condition=condition,
+                    n_samples=config.n_samples,
+                )
             result.loss_curve.append(loss)
             result.n_iter = epoch + 1
             warming_up = epoch + 1 < config.kl_warmup
