@@ -27,7 +27,6 @@ from ._training import (
     negative_elbo,
     run_epoch,
     train,
-    variance_step,
 )
 from ._utils import Interval, StrOptions, draw_seeds, make_generator, resolve_device
 
@@ -430,6 +429,7 @@ class _BaseVAE(BaseEstimator):
             move_optimizer_state(self._optimizer, device)
         config = self._config(x.shape[0])
         generator = make_generator(self._train_seed + self.n_iter_, device)
+        residuals = self.module_.new_residual_sums() if config.variance_step else None
         loss = run_epoch(
             self.module_,
             self._optimizer,
@@ -441,17 +441,10 @@ class _BaseVAE(BaseEstimator):
             condition=condition,
             trim_fraction=config.trim_fraction,
             n_samples=config.n_samples,
+            residuals=residuals,
         )
-        if config.variance_step:
-            variance_step(
-                self.module_,
-                x,
-                mask,
-                kl_weight=kl_weight(config.beta, config.kl_warmup, self.n_iter_),
-                generator=generator,
-                condition=condition,
-                n_samples=config.n_samples,
-            )
+        if residuals is not None:
+            self.module_.set_feature_variances(residuals)
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
         self.best_loss_ = min(getattr(self, "best_loss_", np.inf), loss)

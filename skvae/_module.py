@@ -314,17 +314,23 @@ class VAEModule(nn.Module):
         mask: torch.Tensor | None,
         noise: torch.Tensor,
         condition: torch.Tensor | None = None,
+        residuals: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-row reconstruction NLL and KL(q(z|x) || N(0, I)), each (n,).
 
         ``noise`` is a standard-normal tensor of shape (n, n_components) used
-        for the reparameterization ``z = loc + std * noise``.
+        for the reparameterization ``z = loc + std * noise``. ``residuals``
+        (optional, from :meth:`new_residual_sums`) accumulates the squared
+        residuals of the shared-variance Gaussian columns at no extra decoder
+        cost (see :meth:`add_residuals`).
         """
         loc, logvar = self.inference(x, mask)
         std = torch.exp(0.5 * logvar)
         z = loc + std * noise
         params = self.generative(z, condition)
         recon = -self.log_likelihood(params, x, mask)
+        if residuals is not None:
+            self.add_residuals(residuals, x, mask, params)
         prior = self.prior(condition)
         if prior is None:
             kl = 0.5 * (loc.square() + std.square() - 1.0 - logvar).sum(-1)
@@ -410,13 +416,18 @@ class VAEModule(nn.Module):
         eps: torch.Tensor,
         condition: torch.Tensor | None = None,
         kl_weight: float = 1.0,
+        residuals: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Per-row negative importance-weighted bound with K draws, shape (n,).
 
         ``eps`` has shape (K, n, n_components): independent draws per row.
         With ``mask``, only observed entries count (the MIWAE bound).
+        ``residuals`` accumulates importance-weighted squared residuals, as
+        in :meth:`loss_terms`.
         """
-        log_w, _ = self.log_weights(x, mask, eps, condition, kl_weight)
+        log_w, params = self.log_weights(x, mask, eps, condition, kl_weight)
+        if residuals is not None:
+            self.add_residuals(residuals, x, mask, params, log_w)
         return math.log(log_w.shape[0]) - torch.logsumexp(log_w, dim=0)
 
     def impute(
@@ -508,6 +519,85 @@ class VAEModule(nn.Module):
         return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
     # ------------------------------------------------------------------ M-step
+    def _shared_variance_blocks(self) -> list:
+        return [
+            (lk, cols, pars, mvars)
+            for lk, (cols, pars), mvars in zip(
+                self.likelihoods, self._slices, self._mask_slices, strict=True
+            )
+            if isinstance(lk, GaussianLikelihood) and not lk.decoded
+        ]
+
+    def new_residual_sums(self) -> list[torch.Tensor] | None:
+        """Zeroed accumulators for :meth:`add_residuals`, or None.
+
+        None when the module has no shared Gaussian variance to update.
+        Otherwise ``[sums, counts]``, each of length the number of such
+        columns.
+        """
+        width = sum(lk.n_columns for lk, *_ in self._shared_variance_blocks())
+        if width == 0:
+            return None
+        ref = next(self.parameters())
+        return [ref.new_zeros(width), ref.new_zeros(width)]
+
+    @torch.no_grad()
+    def add_residuals(
+        self,
+        residuals: list[torch.Tensor],
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        params: torch.Tensor,
+        log_w: torch.Tensor | None = None,
+    ) -> None:
+        """Add the posterior expected squared residuals of a batch, in place.
+
+        ``params`` are decoder outputs of shape (n, n_params) for one draw
+        per row, or (K, n, n_params) with their log-weights ``log_w`` (K, n)
+        for K draws, which are averaged with the self-normalized importance
+        weights. Entries whose mask is 0 are left out of sums and counts.
+        """
+        sums, counts = residuals
+        weights = None
+        if log_w is not None:
+            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, n, 1)
+        col = 0
+        for lk, cols, pars, mvars in self._shared_variance_blocks():
+            sq = (x[..., cols] - lk.mean(params[..., pars])).square()
+            if weights is not None:
+                sq = (weights * sq).sum(0)
+            out = slice(col, col + lk.n_columns)
+            col += lk.n_columns
+            if mask is None:
+                sums[out] += sq.sum(0)
+                counts[out] += sq.shape[0]
+            else:
+                obs = mask[:, mvars].to(sq.dtype)
+                sums[out] += (sq * obs).sum(0)
+                counts[out] += obs.sum(0)
+
+    @torch.no_grad()
+    def set_feature_variances(self, residuals: list[torch.Tensor]) -> None:
+        """Set each shared Gaussian variance to its mean squared residual.
+
+        ``residuals`` as filled by :meth:`add_residuals`. With the encoder and
+        the decoder means fixed this is the variance that maximizes the bound
+        (the ELBO for one draw per row; one fixed-point step of the
+        importance-weighted bound for K weighted draws). A column with no
+        observed entry keeps its variance.
+        """
+        sums, counts = residuals
+        col = 0
+        for lk, *_ in self._shared_variance_blocks():
+            sl = slice(col, col + lk.n_columns)
+            col += lk.n_columns
+            value = torch.where(
+                counts[sl] > 0,
+                sums[sl] / counts[sl].clamp_min(1.0),
+                lk.variance().to(sums),
+            )
+            lk.set_variance(value)
+
     @torch.no_grad()
     def refit_feature_variances(
         self,
@@ -521,64 +611,25 @@ class VAEModule(nn.Module):
     ) -> bool:
         """Closed-form update of every shared Gaussian column variance.
 
-        With the encoder and the decoder means fixed, the variance of column
-        j that maximizes the bound is the mean over rows of the posterior
-        expected squared residual ``E_q[(x_j - mu_j(z))^2]`` over the rows
-        where column j is observed. The expectation is estimated with the K
-        draws in ``eps`` (shape (K, n, n_components)), weighted by the
-        self-normalized importance weights (K = 1: the ELBO's optimum; K > 1:
-        one fixed-point step of the importance-weighted bound's optimum).
-        Every row counts, also under trimmed training: variances fitted to
-        the best-fitting rows alone shrink epoch after epoch. A column with no
-        observed entry keeps its variance. Rows are processed in chunks of
-        about ``chunk_elements`` decoder outputs.
+        One pass over ``x`` with the K draws in ``eps`` (shape
+        (K, n, n_components)) through :meth:`add_residuals` and
+        :meth:`set_feature_variances`. Rows are processed in chunks of about
+        ``chunk_elements`` decoder outputs.
 
         Returns
         -------
         changed : bool
             Whether the module has a shared Gaussian variance to update.
         """
-        blocks = [
-            (lk, cols, pars, mvars)
-            for lk, (cols, pars), mvars in zip(
-                self.likelihoods, self._slices, self._mask_slices, strict=True
-            )
-            if isinstance(lk, GaussianLikelihood) and not lk.decoded
-        ]
-        if not blocks:
+        residuals = self.new_residual_sums()
+        if residuals is None:
             return False
-        n, k = x.shape[0], eps.shape[0]
-        width = sum(lk.n_columns for lk, *_ in blocks)
-        total = x.new_zeros(width)
-        count = x.new_zeros(width)
-        step = max(1, chunk_elements // max(1, k * self.n_params))
-        for start in range(0, n, step):
+        step = max(1, chunk_elements // max(1, eps.shape[0] * self.n_params))
+        for start in range(0, x.shape[0], step):
             sl = slice(start, start + step)
-            xb = x[sl]
             mb = None if mask is None else mask[sl]
             cb = None if condition is None else condition[sl]
-            log_w, params = self.log_weights(xb, mb, eps[:, sl], cb, kl_weight)
-            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, b, 1)
-            col = 0
-            for lk, cols, pars, mvars in blocks:
-                resid = (xb[:, cols] - lk.mean(params[..., pars])).square()
-                sq = (weights * resid).sum(0)  # (b, n_columns)
-                out = slice(col, col + lk.n_columns)
-                col += lk.n_columns
-                if mb is None:
-                    total[out] += sq.sum(0)
-                    count[out] += sq.shape[0]
-                else:
-                    obs = mb[:, mvars].to(sq.dtype)
-                    total[out] += (sq * obs).sum(0)
-                    count[out] += obs.sum(0)
-        start = 0
-        for lk, *_ in blocks:
-            sl = slice(start, start + lk.n_columns)
-            start += lk.n_columns
-            current = lk.variance()
-            value = torch.where(
-                count[sl] > 0, total[sl] / count[sl].clamp_min(1.0), current
-            )
-            lk.set_variance(value)
+            log_w, params = self.log_weights(x[sl], mb, eps[:, sl], cb, kl_weight)
+            self.add_residuals(residuals, x[sl], mb, params, log_w)
+        self.set_feature_variances(residuals)
         return True

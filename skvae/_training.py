@@ -94,6 +94,7 @@ def run_epoch(
     average: list[torch.Tensor] | None = None,
     average_decay: float = 0.0,
     average_steps: int = 0,
+    residuals: list[torch.Tensor] | None = None,
 ) -> float:
     """One pass over ``x`` in random minibatches; returns the mean loss per row.
 
@@ -109,7 +110,10 @@ def run_epoch(
     ``average_decay``, warmed up as ``min(average_decay, (1 + t) / (10 + t))``
     after ``t`` earlier steps (``average_steps`` before this epoch), so that
     the average follows the weights in the first steps instead of staying
-    near their initial values.
+    near their initial values. ``residuals`` (from
+    :meth:`VAEModule.new_residual_sums`) accumulates every row's squared
+    residuals of the shared-variance Gaussian columns, trimmed rows included,
+    for a closed-form variance update after the epoch.
 
     Raises
     ------
@@ -134,11 +138,12 @@ def run_epoch(
         mb = None if mask is None else mask.index_select(0, idx)
         cb = None if condition is None else condition.index_select(0, idx)
         if n_samples == 1:
-            recon, kl = module.loss_terms(xb, mb, noise[start : start + batch_size], cb)
+            eps = noise[start : start + batch_size]
+            recon, kl = module.loss_terms(xb, mb, eps, cb, residuals)
             per_row = recon + kl_weight * kl
         else:
             eps = noise[:, start : start + batch_size]
-            per_row = module.iwae_loss(xb, mb, eps, cb, kl_weight)
+            per_row = module.iwae_loss(xb, mb, eps, cb, kl_weight, residuals)
         loss = per_row.mean()
         objective = loss
         if trim_fraction > 0.0:
@@ -204,10 +209,10 @@ def variance_step(
 ) -> None:
     """Set the shared Gaussian variances to their closed-form optimum.
 
-    See :meth:`VAEModule.refit_feature_variances`; ``rows`` restricts the
-    update to the training split. Adam moves a variance parameter by about
-    the learning rate per step, so on small tables gradient steps alone leave
-    the variances far from their optimum after the usual number of epochs.
+    One pass of :meth:`VAEModule.refit_feature_variances`; ``rows`` restricts
+    the update to the training split. Every row counts, also under trimmed
+    training: variances fitted to the best-fitting rows alone would shrink
+    epoch after epoch.
     """
     if rows is not None:
         x = x.index_select(0, rows)
@@ -284,6 +289,7 @@ def train(
     try:
         for epoch in range(config.max_iter):
             weight = kl_weight(config.beta, config.kl_warmup, epoch)
+            residuals = module.new_residual_sums() if config.variance_step else None
             loss = run_epoch(
                 module,
                 optimizer,
@@ -299,18 +305,13 @@ def train(
                 average=average,
                 average_decay=config.average_decay,
                 average_steps=epoch * math.ceil(n_rows / config.batch_size),
+                residuals=residuals,
             )
-            if config.variance_step:
-                variance_step(
-                    module,
-                    x,
-                    mask,
-                    kl_weight=weight,
-                    generator=generator,
-                    rows=rows,
-                    condition=condition,
-                    n_samples=config.n_samples,
-                )
+            if residuals is not None:
+                # Adam moves a variance by about the learning rate per step,
+                # so gradient steps alone leave it far from its optimum on
+                # small tables; the residuals of the epoch give the optimum.
+                module.set_feature_variances(residuals)
             result.loss_curve.append(loss)
             result.n_iter = epoch + 1
             warming_up = epoch + 1 < config.kl_warmup
@@ -346,4 +347,18 @@ def train(
         module.load_state_dict(best_state)
     elif average is not None:
         _swap(params, average)
+    if config.variance_step and result.n_iter > 0:
+        # The epochs' residuals came from weights that moved during the epoch
+        # (or were averaged since); one pass fits the variances to the final
+        # weights.
+        variance_step(
+            module,
+            x,
+            mask,
+            kl_weight=kl_weight(config.beta, config.kl_warmup, result.n_iter - 1),
+            generator=generator,
+            rows=rows,
+            condition=condition,
+            n_samples=config.n_samples,
+        )
     return result

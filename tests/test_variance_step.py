@@ -196,3 +196,29 @@ def test_partial_fit_applies_the_update(update):
     else:
         assert var.max() < 0.7
         assert var[-1] > var[0] + 0.1
+
+
+def test_training_losses_accumulate_the_residuals():
+    module = _module(masked=True).double().eval()
+    x = _data(n=30)
+    gen = torch.Generator().manual_seed(5)
+    mask = (torch.rand(30, 5, generator=gen) > 0.3).double()
+    x = x * mask
+    noise = torch.randn(30, 2, generator=torch.Generator().manual_seed(6)).double()
+    residuals = module.new_residual_sums()
+    module.loss_terms(x, mask, noise, None, residuals)
+    with torch.no_grad():
+        loc, logvar = module.inference(x, mask)
+        params = module.generative(loc + (0.5 * logvar).exp() * noise)
+        sq = (x[:, :3] - params[:, :3]).square() * mask[:, :3]
+    torch.testing.assert_close(residuals[0], sq.sum(0))
+    torch.testing.assert_close(residuals[1], mask[:, :3].sum(0))
+    # The K-draw bound accumulates the importance-weighted residuals.
+    eps = torch.randn(4, 30, 2, generator=torch.Generator().manual_seed(7)).double()
+    iw = module.new_residual_sums()
+    module.iwae_loss(x, mask, eps, None, 1.0, iw)
+    with torch.no_grad():
+        log_w, params = module.log_weights(x, mask, eps)
+        w = torch.softmax(log_w, 0)[..., None]
+        expected = ((w * (x[:, :3] - params[..., :3]).square()).sum(0) * mask[:, :3])
+    torch.testing.assert_close(iw[0], expected.sum(0))
