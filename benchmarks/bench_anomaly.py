@@ -236,7 +236,7 @@ def summarize(runs: list[dict]) -> dict:
 def print_table(summary: dict[str, dict[str, dict]]) -> None:
     """One row per detector and family, then the mean over families."""
     families = list(next(iter(summary.values())))
-    header = f"{'detector':<18}" + "".join(f"{f:>22}" for f in families)
+    header = f"{'detector':<22}" + "".join(f"{f:>22}" for f in families)
     print("\nROC-AUC (mean +- std over setups)")
     print(header + f"{'mean':>8}{'seconds':>10}")
     for name, per_family in summary.items():
@@ -248,12 +248,12 @@ def print_table(summary: dict[str, dict[str, dict]]) -> None:
         )
         mean_auc = np.mean([per_family[f]["roc_auc"]["mean"] for f in families])
         seconds = sum(per_family[f]["seconds"]["mean"] for f in families)
-        print(f"{name:<18}{cells}{mean_auc:>8.3f}{seconds:>10.2f}")
+        print(f"{name:<22}{cells}{mean_auc:>8.3f}{seconds:>10.2f}")
     print("\naverage precision (mean over setups)")
-    print(f"{'detector':<18}" + "".join(f"{f:>12}" for f in families))
+    print(f"{'detector':<22}" + "".join(f"{f:>12}" for f in families))
     for name, per_family in summary.items():
         cells = "".join(f"{per_family[f]['ap']['mean']:>12.3f}" for f in families)
-        print(f"{name:<18}{cells}")
+        print(f"{name:<22}{cells}")
 
 
 def run(families: list[str], seeds: list[int], quick: bool, names: list[str]) -> dict:
@@ -281,7 +281,7 @@ def run(families: list[str], seeds: list[int], quick: bool, names: list[str]) ->
             results["summary"].setdefault(name, {})[family] = summarize(runs)
             s = results["summary"][name][family]
             print(
-                f"  {name:<18} ROC-AUC {s['roc_auc']['mean']:.3f}  "
+                f"  {name:<22} ROC-AUC {s['roc_auc']['mean']:.3f}  "
                 f"AP {s['ap']['mean']:.3f}  {s['seconds']['mean']:.2f} s/setup",
                 flush=True,
             )
