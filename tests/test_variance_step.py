@@ -223,3 +223,27 @@ def test_training_losses_accumulate_the_residuals():
         w = torch.softmax(log_w, 0)[..., None]
         expected = ((w * (x[:, :3] - params[..., :3]).square()).sum(0) * mask[:, :3])
     torch.testing.assert_close(iw[0], expected.sum(0))
+
+
+def test_closed_form_with_the_convolutional_architecture():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:300]
+    vae = VAETransformer(
+        architecture="conv",
+        likelihood="gaussian",
+        variance_update="closed_form",
+        n_components=4,
+        max_iter=30,
+        batch_size=64,
+        learning_rate=3e-3,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    var = vae.module_.likelihoods[0].variance().detach().cpu().numpy()
+    assert var.shape == (64,)
+    assert np.isfinite(var).all()
+    # Blank border pixels get the floor, well-predicted ones far less than 1.
+    assert var.min() < 0.01
+    assert np.median(var) < 0.9
+    assert np.isfinite(vae.score(X))
