@@ -160,9 +160,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         columns: a variance at the floor turns a rare value in new data into
         a very low log-likelihood (on a ``load_digits`` split the median
         held-out score rose from 48 to 82 nats, the mean fell from 40 to 23).
-        :class:`~skvae.VAEOutlierDetector` defaults to it (its benchmark
-        measured higher ROC-AUC); no effect with
-        ``gaussian_variance="decoder"``.
+        :class:`~skvae.VAEImputer` and :class:`~skvae.VAEOutlierDetector`
+        default to it (their benchmarks measured better results); no effect
+        with ``gaussian_variance="decoder"``.
     standardize : bool, default=True
         Whether the Gaussian columns are centered and scaled to unit variance
         inside the model (log-likelihoods are still reported in the original

@@ -161,7 +161,6 @@ def test_imputer_fits_with_the_update_and_keeps_observed_entries():
     X_missing[rng.random(X.shape) < 0.3] = np.nan
     X_missing[:, 0] = X[:, 0]  # never a fully empty row
     imputer = VAEImputer(
-        variance_update="closed_form",
         n_components=1,
         hidden_layer_sizes=(16,),
         max_iter=40,
