@@ -153,13 +153,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         optimizer's steps, with the network. ``"closed_form"``: after every
         epoch each variance is also set to its optimum given the network, the
         mean posterior expected squared residual of the column (an EM-style
-        M-step, one extra pass over the data). Adam moves a variance by about
+        M-step from the residuals the epoch's losses computed, plus one pass
+        over the data after the last epoch). Adam moves a variance by about
         ``learning_rate`` per step, so on small tables gradient steps leave
         the variances near their start value 1; the closed form fits them
         (``tests/test_variance_step.py``). It can overfit near-constant
         columns: a variance at the floor turns a rare value in new data into
-        a very low log-likelihood (on a ``load_digits`` split the median
-        held-out score rose from 48 to 82 nats, the mean fell from 40 to 23).
+        a very low log-likelihood, which drags down the mean held-out score
+        even where the typical row scores higher; hence the transformer's
+        default.
         :class:`~skvae.VAEImputer` and :class:`~skvae.VAEOutlierDetector`
         default to it (their benchmarks measured better results); no effect
         with ``gaussian_variance="decoder"``.
