@@ -171,8 +171,11 @@ class VAEImputer(TransformerMixin, _BaseVAE):
         ``"gradient"``) and lower RMSE on 6 of the 8 dataset x rate cells
         (diabetes 50%: 0.821 against 0.849; breast cancer 20%: 0.497 against
         0.458) in less time (diamonds: 172 / 64 s against 233 / 110 s at
-        20 / 50% missing), with narrower draws (90% coverage on wine 0.80
-        against 0.86).
+        20 / 50% missing). Its variances are fitted to entries the network
+        was trained on, so with early stopping they are then scaled by
+        ``noise_calibration_``, measured on the hidden validation entries
+        (90% coverage of the draws on wine 0.84 / 0.84 at 20 / 50% missing
+        with the scaling, 0.80 / 0.80 without it).
     standardize : bool, default=True
         Whether the Gaussian columns are centered and scaled to unit variance
         inside the model (log-likelihoods are still reported in the original
@@ -208,6 +211,15 @@ n_active_components_, n_features_in_, feature_names_in_
         Its best value; the fitted weights are from that epoch (with
         ``refit=False``), or were trained for that many epochs on every entry
         (``refit=True``).
+    noise_calibration_ : float
+        Factor (at least 1) applied to the fitted column variances. With
+        ``variance_update="closed_form"`` and early stopping, the variances
+        are fitted to entries the network was trained on and understate the
+        error on unseen ones; on the entries that early stopping hides, the
+        squared imputation error is matched to the predictive variance (the
+        spread over the posterior draws plus the column variance) and the
+        variances are scaled by the factor that makes them agree. 1.0
+        otherwise.
 
     See Also
     --------
@@ -443,13 +455,51 @@ n_active_components_, n_features_in_, feature_names_in_
             err = filled.reshape(-1)[where] - truth
             return -float((err.square().sum() / n_val).sqrt())
 
+        @torch.no_grad()
+        def noise_calibration(module: VAEModule) -> float:
+            """Variance factor that makes the held-out errors fit (>= 1).
+
+            Over the hidden entries of shared-variance Gaussian columns, the
+            squared error of the imputation should match the predictive
+            variance: the spread of E[x | z_k] plus the column variance.
+            The factor on the column variances that makes the sums agree.
+            """
+            columns, variances = module.shared_variance_columns()
+            lookup = torch.full((w,), -1, dtype=torch.long, device=x.device)
+            lookup[columns] = torch.arange(columns.numel(), device=x.device)
+            pick = lookup[where % w]
+            keep = pick >= 0
+            if not bool(keep.any()):
+                return 1.0
+            parts = [
+                module.impute_spread(x_val[sl], mask_val[sl], eps)
+                for sl in gen_batches(x_val.shape[0], chunk)
+            ]
+            mean = torch.cat([m for m, _ in parts]).reshape(-1)[where][keep]
+            spread = torch.cat([v for _, v in parts]).reshape(-1)[where][keep]
+            sq = (mean - truth[keep]).square().sum()
+            noise = variances[pick[keep]].sum()
+            return max(1.0, float((sq - spread.sum()) / noise))
+
+        self._noise_calibration = noise_calibration
         return x, mask, None, validate
 
     def _fit_epochs(self, x, mask, device, condition=None) -> None:
         """Select the epoch count by early stopping, then refit on every entry."""
+        self._noise_calibration = None
         super()._fit_epochs(x, mask, device)
-        if not (self.early_stopping and self.refit):
-            return
+        calibrate = self._noise_calibration
+        self._noise_calibration = None
+        self.noise_calibration_ = 1.0
+        if calibrate is not None and self.variance_update == "closed_form":
+            self.noise_calibration_ = calibrate(self.module_)
+        if self.early_stopping and self.refit:
+            self._refit(x, mask, device)
+        if self.noise_calibration_ != 1.0:
+            self.module_.scale_feature_variances(self.noise_calibration_)
+
+    def _refit(self, x, mask, device) -> None:
+        """Train a fresh module on every entry for the chosen epoch count."""
         best_epoch = int(np.argmax(self.validation_scores_)) + 1
         n_epochs = max(1, math.ceil(REFIT_EPOCH_FACTOR * best_epoch))
         self._initialize_module(has_missing=True)

@@ -449,6 +449,25 @@ class VAEModule(nn.Module):
         weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, n, 1)
         return (weights * self.mean(params)).sum(0)
 
+    def impute_spread(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`impute` and the weighted variance of E[x | z_k] around it.
+
+        Both of shape (n, n_columns): ``sum_k w_k m_k`` and
+        ``sum_k w_k (m_k - sum_j w_j m_j)^2`` with ``m_k = E[x | z_k]``, the
+        part of the predictive variance that comes from the latent code.
+        """
+        log_w, params = self.log_weights(x, mask, eps, condition)
+        weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, n, 1)
+        means = self.mean(params)
+        mean = (weights * means).sum(0)
+        return mean, (weights * (means - mean).square()).sum(0)
+
     def sample_missing(
         self,
         x: torch.Tensor,
@@ -527,6 +546,33 @@ class VAEModule(nn.Module):
             )
             if isinstance(lk, GaussianLikelihood) and not lk.decoded
         ]
+
+    def shared_variance_columns(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Columns with a shared Gaussian variance, and those variances.
+
+        Two tensors of the same length: the column indices (in data-column
+        order) and their current variances.
+        """
+        blocks = self._shared_variance_blocks()
+        ref = next(self.parameters())
+        if not blocks:
+            return (
+                torch.zeros(0, dtype=torch.long, device=ref.device),
+                ref.new_zeros(0),
+            )
+        columns = torch.cat(
+            [
+                torch.arange(cols.start, cols.stop, device=ref.device)
+                for _, cols, _, _ in blocks
+            ]
+        )
+        return columns, torch.cat([lk.variance() for lk, *_ in blocks])
+
+    @torch.no_grad()
+    def scale_feature_variances(self, factor: float) -> None:
+        """Multiply every shared Gaussian variance by ``factor``."""
+        for lk, *_ in self._shared_variance_blocks():
+            lk.set_variance(lk.variance() * factor)
 
     def new_residual_sums(self) -> list[torch.Tensor] | None:
         """Zeroed accumulators for :meth:`add_residuals`, or None.

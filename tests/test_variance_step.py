@@ -246,3 +246,78 @@ def test_closed_form_with_the_convolutional_architecture():
     assert var.min() < 0.01
     assert np.median(var) < 0.9
     assert np.isfinite(vae.score(X))
+
+
+def test_impute_spread_matches_the_weighted_draws():
+    module = _module(masked=True).double().eval()
+    x = _data(n=12)
+    mask = torch.ones(12, 5, dtype=torch.float64)
+    mask[::3, 1] = 0.0
+    x = x * mask
+    eps = torch.randn(6, 12, 2, generator=torch.Generator().manual_seed(8)).double()
+    with torch.no_grad():
+        mean, spread = module.impute_spread(x, mask, eps)
+        log_w, params = module.log_weights(x, mask, eps)
+        w = torch.softmax(log_w, 0)[..., None]
+        means = module.mean(params)
+        expected = (w * (means - mean).square()).sum(0)
+        torch.testing.assert_close(mean, module.impute(x, mask, eps))
+    torch.testing.assert_close(spread, expected)
+    assert bool((spread >= 0).all())
+
+
+def test_shared_variance_columns_and_scaling():
+    module = _module().double()
+    columns, variances = module.shared_variance_columns()
+    torch.testing.assert_close(columns, torch.arange(3))
+    lk = module.likelihoods[0]
+    lk.set_variance(torch.tensor([0.1, 0.2, 0.4], dtype=torch.float64))
+    module.scale_feature_variances(2.5)
+    torch.testing.assert_close(
+        lk.variance(), torch.tensor([0.25, 0.5, 1.0], dtype=torch.float64)
+    )
+    torch.testing.assert_close(module.shared_variance_columns()[1], lk.variance())
+
+
+def _wine_missing(rate=0.3, seed=0):
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    rng = np.random.default_rng(seed)
+    X_missing = X.copy()
+    X_missing[rng.random(X.shape) < rate] = np.nan
+    X_missing[:, 0] = X[:, 0]  # never a fully empty row
+    return X, X_missing
+
+
+def _coverage(imputer, X, X_missing, n_draws=20):
+    draws = imputer.sample_imputations(X_missing, n_draws, random_state=0)
+    lo, hi = np.percentile(draws, [5, 95], axis=0)
+    hidden = np.isnan(X_missing)
+    return np.mean((X[hidden] >= lo[hidden]) & (X[hidden] <= hi[hidden]))
+
+
+def test_imputer_inflates_in_sample_variances_on_held_out_entries():
+    X, X_missing = _wine_missing()
+    params = dict(max_iter=60, random_state=0)
+    imputer = VAEImputer(**params).fit(X_missing)
+    factor = imputer.noise_calibration_
+    # Variances fitted to the training entries understate held-out errors.
+    assert 1.0 < factor < 3.0
+    calibrated = _coverage(imputer, X, X_missing)
+    imputer.module_.scale_feature_variances(1.0 / factor)
+    uncalibrated = _coverage(imputer, X, X_missing)
+    assert calibrated > uncalibrated
+    assert abs(calibrated - 0.9) < abs(uncalibrated - 0.9)
+    # No held-out entries or no closed-form update: nothing to calibrate.
+    assert (
+        VAEImputer(early_stopping=False, **params).fit(X_missing).noise_calibration_
+        == 1.0
+    )
+    assert (
+        VAEImputer(variance_update="gradient", **params)
+        .fit(X_missing)
+        .noise_calibration_
+        == 1.0
+    )
