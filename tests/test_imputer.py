@@ -110,6 +110,65 @@ def test_refit_after_early_stopping(low_rank, refit):
     )
 
 
+def test_refit_auto_follows_table_size():
+    """refit="auto" retrains small tables only; the batch grows with the rows."""
+    rng = np.random.RandomState(0)
+    z = rng.normal(size=(2500, 2))
+    X = np.hstack([z, z @ rng.normal(size=(2, 3))]) + 0.1 * rng.normal(size=(2500, 5))
+    kw = {"n_components": 2, "max_iter": 6, "n_iter_no_change": 2, "device": "cpu"}
+    for n_rows, refits in [(300, True), (2500, False)]:
+        Xm, _ = _mcar(X[:n_rows], 0.2, 0)
+        imp = VAEImputer(random_state=0, **kw).fit(Xm)
+        selected = int(np.argmax(imp.validation_scores_)) + 1
+        if refits:
+            assert imp.n_iter_ == selected
+        else:
+            assert imp.n_iter_ == len(imp.validation_scores_)
+        explicit = VAEImputer(random_state=0, refit=refits, **kw).fit(Xm)
+        np.testing.assert_array_equal(imp.transform(Xm), explicit.transform(Xm))
+        other = VAEImputer(random_state=0, refit=not refits, **kw).fit(Xm)
+        assert not np.array_equal(imp.transform(Xm), other.transform(Xm))
+    # "auto" used 2500 // 20 = 125 rows per minibatch: the same fit as asking
+    # for them, and not the same as the 64 rows of small tables.
+    Xm, _ = _mcar(X, 0.2, 0)
+    kw |= {"early_stopping": False, "max_iter": 2}
+    auto = VAEImputer(random_state=0, **kw).fit(Xm)
+    np.testing.assert_array_equal(
+        auto.module_.decoder[0].weight.detach().numpy(),
+        VAEImputer(random_state=0, batch_size=125, **kw)
+        .fit(Xm)
+        .module_.decoder[0]
+        .weight.detach()
+        .numpy(),
+    )
+    assert not np.array_equal(
+        auto.loss_curve_,
+        VAEImputer(random_state=0, batch_size=64, **kw).fit(Xm).loss_curve_,
+    )
+
+
+def test_clip_keeps_imputations_in_the_observed_range():
+    """An extreme observed value must not drag the imputations far outside."""
+    rng = np.random.RandomState(0)
+    z = rng.normal(size=(400, 1))
+    X = np.hstack([z, 2 * z, -z]) + 0.05 * rng.normal(size=(400, 3))
+    X[::4, 1] = np.nan
+    X[0] = [40.0, np.nan, -40.0]  # a data-entry error, 40 sd out
+    kw = {"n_components": 1, "device": "cpu", **FAST}
+    lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+    raw = VAEImputer(random_state=0, clip=False, **kw).fit(X)
+    assert raw.transform(X[:1])[0, 1] > 2 * hi[1]  # the decoder extrapolates
+    clipped = VAEImputer(random_state=0, **kw).fit(X)
+    out = clipped.transform(X)
+    assert (out >= lo).all()
+    assert (out <= hi).all()
+    assert out[0, 1] == hi[1]
+    np.testing.assert_array_equal(out[1:], raw.transform(X)[1:].clip(lo, hi))
+    draws = clipped.sample_imputations(X, 3, random_state=0)
+    assert (draws >= lo).all()
+    assert (draws <= hi).all()
+
+
 def test_float32_preserved_and_deterministic(low_rank):
     Xm, _ = _mcar(low_rank.astype(np.float32), 0.2, 1)
     kw = {"n_components": 2, "max_iter": 5, "random_state": 3, "device": "cpu"}

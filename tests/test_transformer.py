@@ -284,6 +284,21 @@ def test_single_row_and_small_batches_train(gaussian_table):
     assert np.isfinite(vae.loss_curve_).all()
 
 
+@pytest.mark.parametrize(
+    ("n_rows", "expected"),
+    [(1, 1), (50, 50), (1280, 64), (3000, 150), (10**6, 256)],
+)
+def test_auto_batch_size(n_rows, expected):
+    """About 20 minibatches per epoch, 64 to 256 rows, never more than n_rows."""
+    assert small(batch_size="auto")._batch_size(n_rows) == expected
+    assert small(batch_size=100)._batch_size(n_rows) == min(100, n_rows)
+
+
+def test_batch_size_rejects_other_strings(gaussian_table):
+    with pytest.raises(ValueError, match="batch_size"):
+        small(batch_size="big").fit(gaussian_table)
+
+
 def test_early_stopping_needs_two_rows(gaussian_table):
     with pytest.raises(ValueError, match="n_samples = 1"):
         small(early_stopping=True).fit(gaussian_table[:1])
