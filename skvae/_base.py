@@ -44,8 +44,8 @@ _FIT_ACTIVATIONS = 1 << 21
 #: batch size kept within ``AUTO_BATCH_RANGE``. Small tables keep the smallest
 #: batch; a large one gets fewer, larger steps per epoch, which cost less
 #: time per row on a CPU.
-AUTO_BATCH_STEPS = 20
-AUTO_BATCH_RANGE = (64, 256)
+AUTO_BATCH_STEPS = 10
+AUTO_BATCH_RANGE = (64, 512)
 
 
 def auto_batch_size(n_rows: int) -> int:
@@ -345,7 +345,7 @@ class _BaseVAE(BaseEstimator):
             tol=float(self.tol),
             n_iter_no_change=self.n_iter_no_change,
             trim_fraction=self._trim_fraction(),
-            n_samples=self._train_samples(),
+            n_samples=self._train_samples(n_train),
             average_decay=self._average_decay(),
             variance_step=self.variance_update == "closed_form",
             verbose=self.verbose,
@@ -366,9 +366,13 @@ class _BaseVAE(BaseEstimator):
         """Decay of the moving average of the weights (0: no averaging)."""
         return 0.0
 
-    def _train_samples(self) -> int:
+    def _train_samples(self, n_train: int) -> int:
         """Importance samples per row in the training bound (1: the ELBO)."""
         return 1
+
+    def _learning_rate(self, n_train: int) -> float:
+        """Adam's step size for ``n_train`` training rows."""
+        return float(self.learning_rate)
 
     def _validation_split(self, x, mask, generator, condition=None):
         """Hold out rows for early stopping.
@@ -412,7 +416,7 @@ class _BaseVAE(BaseEstimator):
                 x, mask, generator, **extra
             )
         n_train = x.shape[0] if rows is None else rows.shape[0]
-        optimizer = make_optimizer(self.module_, self.learning_rate)
+        optimizer = make_optimizer(self.module_, self._learning_rate(n_train))
         result = train(
             self.module_,
             optimizer,
@@ -446,7 +450,9 @@ class _BaseVAE(BaseEstimator):
 
     def _partial_fit_epoch(self, x, mask, device, condition=None) -> None:
         if self._optimizer is None:
-            self._optimizer = make_optimizer(self.module_, self.learning_rate)
+            self._optimizer = make_optimizer(
+                self.module_, self._learning_rate(x.shape[0])
+            )
         else:
             move_optimizer_state(self._optimizer, device)
         config = self._config(x.shape[0])

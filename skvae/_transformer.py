@@ -116,8 +116,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Maximum number of epochs.
     batch_size : int or "auto", default=128
         Minibatch size; clipped to the number of training rows. ``"auto"``:
-        about 20 minibatches per epoch, at least 64 and at most 256 rows
-        each (64 for tables up to 1,280 rows; fewer, larger steps on large
+        about 10 minibatches per epoch, at least 64 and at most 512 rows
+        each (64 for tables up to 640 rows; fewer, larger steps on large
         tables, which cost less time per row on a CPU).
     learning_rate : float, default=1e-3
         Adam step size.

@@ -111,7 +111,7 @@ def test_refit_after_early_stopping(low_rank, refit):
 
 
 def test_refit_auto_follows_table_size():
-    """refit="auto" retrains small tables only; the batch grows with the rows."""
+    """The "auto" settings switch to the large-table schedule at 2,000 rows."""
     rng = np.random.RandomState(0)
     z = rng.normal(size=(2500, 2))
     X = np.hstack([z, z @ rng.normal(size=(2, 3))]) + 0.1 * rng.normal(size=(2500, 5))
@@ -128,23 +128,22 @@ def test_refit_auto_follows_table_size():
         np.testing.assert_array_equal(imp.transform(Xm), explicit.transform(Xm))
         other = VAEImputer(random_state=0, refit=not refits, **kw).fit(Xm)
         assert not np.array_equal(imp.transform(Xm), other.transform(Xm))
-    # "auto" used 2500 // 20 = 125 rows per minibatch: the same fit as asking
-    # for them, and not the same as the 64 rows of small tables.
+    # On 2,500 rows every "auto" takes its large-table value: 2500 // 10 rows
+    # per minibatch, 10 training importance samples, step size 3e-3.
     Xm, _ = _mcar(X, 0.2, 0)
     kw |= {"early_stopping": False, "max_iter": 2}
     auto = VAEImputer(random_state=0, **kw).fit(Xm)
-    np.testing.assert_array_equal(
-        auto.module_.decoder[0].weight.detach().numpy(),
-        VAEImputer(random_state=0, batch_size=125, **kw)
-        .fit(Xm)
-        .module_.decoder[0]
-        .weight.detach()
-        .numpy(),
-    )
-    assert not np.array_equal(
-        auto.loss_curve_,
-        VAEImputer(random_state=0, batch_size=64, **kw).fit(Xm).loss_curve_,
-    )
+    explicit = VAEImputer(
+        random_state=0, batch_size=250, n_train_samples=10, learning_rate=3e-3, **kw
+    ).fit(Xm)
+    np.testing.assert_array_equal(auto.loss_curve_, explicit.loss_curve_)
+    np.testing.assert_array_equal(auto.transform(Xm), explicit.transform(Xm))
+    small = VAEImputer(
+        random_state=0, batch_size=64, n_train_samples=20, learning_rate=2e-3, **kw
+    ).fit(Xm)
+    assert not np.array_equal(auto.loss_curve_, small.loss_curve_)
+    assert (auto._train_samples(300), auto._learning_rate(300)) == (20, 2e-3)
+    assert (auto._train_samples(2500), auto._learning_rate(2500)) == (10, 3e-3)
 
 
 def test_clip_keeps_imputations_in_the_observed_range():

@@ -286,10 +286,10 @@ def test_single_row_and_small_batches_train(gaussian_table):
 
 @pytest.mark.parametrize(
     ("n_rows", "expected"),
-    [(1, 1), (50, 50), (1280, 64), (3000, 150), (10**6, 256)],
+    [(1, 1), (50, 50), (640, 64), (3000, 300), (10**6, 512)],
 )
 def test_auto_batch_size(n_rows, expected):
-    """About 20 minibatches per epoch, 64 to 256 rows, never more than n_rows."""
+    """About 10 minibatches per epoch, 64 to 512 rows, never more than n_rows."""
     assert small(batch_size="auto")._batch_size(n_rows) == expected
     assert small(batch_size=100)._batch_size(n_rows) == min(100, n_rows)
 
