@@ -206,7 +206,8 @@ class VAEImputer(TransformerMixin, _BaseVAE):
     variance_update : {"closed_form", "gradient"}, default="closed_form"
         How the ``"feature"`` variances are learned (see
         :class:`~skvae.VAETransformer`). In ``benchmarks/bench_impute.py``
-        the closed-form update gave the best mean RMSE rank of all methods
+        (at commit 6f59814, before the clipping, warm-up and large-table
+        defaults) the closed-form update gave the best mean RMSE rank of all methods
         (1.79 against 1.92 for the ExtraTrees imputer; 2nd with
         ``"gradient"``) and lower RMSE on 6 of the 8 dataset x rate cells
         (diabetes 50%: 0.821 against 0.849; breast cancer 20%: 0.497 against
