@@ -37,8 +37,9 @@ WEIGHT_AVERAGE_DECAY = 0.99
 #: importance samples, a larger step size, fewer validation draws). Below
 #: it the hidden validation entries are a real share of the data and every
 #: entry's gradient counts; on the 5,000-row diamonds table of
-#: ``benchmarks/bench_impute.py`` the cheap schedule cut the fit time about
-#: threefold at equal or lower error.
+#: ``benchmarks/bench_impute.py`` the cheap schedule halved the fit time
+#: (48 s to 23 s at 20% MCAR) at about the same error (0.426 and 0.433
+#: RMSE, before the clip margin).
 LARGE_TABLE_ROWS = 2000
 #: Importance samples per row when scoring the hidden entries after each
 #: epoch (small tables, large tables).
