@@ -18,9 +18,12 @@ data), PCA reconstruction error, probabilistic PCA log-likelihood
 (``PCA.score_samples``), pyod's VAE and AutoEncoder with their defaults, and
 skvae's VAEOutlierDetector: its defaults; the defaults with the pixels of
 the ``digits`` and ``mnist`` families kept in their units
-(``standardize=False``; ``PIXEL_FAMILIES``); that without the trimmed ELBO
-(``trim_fraction=0``); and the defaults scored by the reconstruction
-probability (``score_method="reconstruction"``).
+(``standardize=False``; ``PIXEL_FAMILIES``), which pools the noise variance
+of the scores (``score_variance="auto"``); and that with one change each:
+per-pixel variances in the scores (``score_variance="feature"``), no
+trimmed ELBO (``trim_fraction=0``), the reconstruction probability as the
+score (``score_method="reconstruction"``), and variances learned by gradient
+steps alone (``variance_update="gradient"``).
 
 Run ``python benchmarks/bench_anomaly.py`` (all families, 3 seeds) or add
 ``--quick`` for a smoke run; ``--families``, ``--seeds`` and ``--out`` adjust.
@@ -157,38 +160,19 @@ def skvae_default(X: np.ndarray, seed: int, pixels: bool = False) -> np.ndarray:
     return -det.fit(X).score_samples(X)
 
 
-def skvae_pixel_units(X: np.ndarray, seed: int, pixels: bool = False) -> np.ndarray:
-    """Defaults, but pixels kept in their units (``standardize=False``)."""
-    det = VAEOutlierDetector(random_state=seed, device="cpu", standardize=not pixels)
-    return -det.fit(X).score_samples(X)
+def skvae_variant(**params) -> Detector:
+    """VAEOutlierDetector with ``params``, pixels kept in their units.
 
+    ``standardize=False`` on ``PIXEL_FAMILIES``; other families standardized.
+    """
 
-def skvae_pixel_units_untrimmed(
-    X: np.ndarray, seed: int, pixels: bool = False
-) -> np.ndarray:
-    """Pixels in their units and no trimmed ELBO (every row in every step)."""
-    det = VAEOutlierDetector(
-        trim_fraction=0.0, random_state=seed, device="cpu", standardize=not pixels
-    )
-    return -det.fit(X).score_samples(X)
+    def detector(X: np.ndarray, seed: int, pixels: bool = False) -> np.ndarray:
+        det = VAEOutlierDetector(
+            random_state=seed, device="cpu", standardize=not pixels, **params
+        )
+        return -det.fit(X).score_samples(X)
 
-
-def skvae_gradient_variances(
-    X: np.ndarray, seed: int, pixels: bool = False
-) -> np.ndarray:
-    """Defaults, but the column variances learned by gradient steps alone."""
-    det = VAEOutlierDetector(
-        variance_update="gradient", random_state=seed, device="cpu"
-    )
-    return -det.fit(X).score_samples(X)
-
-
-def skvae_reconstruction(X: np.ndarray, seed: int, pixels: bool = False) -> np.ndarray:
-    """Defaults, scored by the reconstruction probability (An & Cho, 2015)."""
-    det = VAEOutlierDetector(
-        score_method="reconstruction", random_state=seed, device="cpu"
-    )
-    return -det.fit(X).score_samples(X)
+    return detector
 
 
 DETECTORS: dict[str, Detector] = {
@@ -200,10 +184,11 @@ DETECTORS: dict[str, Detector] = {
     "pyod VAE": pyod_vae,
     "pyod AutoEncoder": pyod_autoencoder,
     "skvae": skvae_default,
-    "skvae pixel units": skvae_pixel_units,
-    "skvae px, no trim": skvae_pixel_units_untrimmed,
-    "skvae recon. prob.": skvae_reconstruction,
-    "skvae grad. variances": skvae_gradient_variances,
+    "skvae pixel units": skvae_variant(),
+    "skvae px, per-px var.": skvae_variant(score_variance="feature"),
+    "skvae px, no trim": skvae_variant(trim_fraction=0.0),
+    "skvae px, recon. prob.": skvae_variant(score_method="reconstruction"),
+    "skvae px, grad. var.": skvae_variant(variance_update="gradient"),
 }
 
 

@@ -574,6 +574,17 @@ class VAEModule(nn.Module):
         for lk, *_ in self._shared_variance_blocks():
             lk.set_variance(lk.variance() * factor)
 
+    @torch.no_grad()
+    def pool_feature_variances(self) -> None:
+        """Give every column of a shared Gaussian block the block's mean variance.
+
+        For fitted closed-form variances (each a column's mean squared
+        residual) the mean is the pooled estimate of one noise variance for
+        all the block's columns, the isotropic noise of probabilistic PCA.
+        """
+        for lk, *_ in self._shared_variance_blocks():
+            lk.set_variance(lk.variance().mean().expand(lk.n_columns))
+
     def new_residual_sums(self) -> list[torch.Tensor] | None:
         """Zeroed accumulators for :meth:`add_residuals`, or None.
 
