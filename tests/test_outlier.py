@@ -214,12 +214,11 @@ def digit_setups():
     X = X / 16.0
     rng = np.random.RandomState(0)
     setups = []
-    for digit in range(8):
+    for digit in (4, 7):
         normal = np.flatnonzero(y == digit)
         others = rng.choice(np.flatnonzero(y != digit), size=9, replace=False)
-        if digit in (4, 7):
-            idx = np.r_[normal, others]
-            setups.append((X[idx], np.r_[np.zeros(len(normal)), np.ones(9)]))
+        idx = np.r_[normal, others]
+        setups.append((X[idx], np.r_[np.zeros(len(normal)), np.ones(9)]))
     return setups
 
 
@@ -265,7 +264,7 @@ def test_pooled_variance_ranks_other_digits_like_probabilistic_pca(
     digit_setups, fitted_digits
 ):
     """On 4s and 7s the per-pixel variances lose to probabilistic PCA (ROC-AUC
-    0.991 against 1.000); pooled, the VAE matches it."""
+    0.988 / 0.989 against 0.999 / 0.996); pooled, 0.999 / 1.000."""
     from sklearn.decomposition import PCA
 
     for (X, is_outlier), fits in zip(digit_setups, fitted_digits, strict=True):
@@ -276,8 +275,8 @@ def test_pooled_variance_ranks_other_digits_like_probabilistic_pca(
 
 def test_pooled_variance_forgives_a_stray_pixel(digit_setups, fitted_digits):
     """One inked pixel where no training image has ink: per-pixel variances at
-    the floor make it the most anomalous row of all; pooled, it stays among
-    the normal rows, above most of the other digits."""
+    the floor put such rows below every other digit; pooled, each of them
+    scores above the median of the other digits."""
     X, is_outlier = digit_setups[0]
     blank = np.flatnonzero(X.max(0) == 0)
     stray = X[is_outlier == 0][:10].copy()
@@ -285,6 +284,6 @@ def test_pooled_variance_forgives_a_stray_pixel(digit_setups, fitted_digits):
     anomalies = X[is_outlier == 1]
     feature, shared = fitted_digits[0]["feature"], fitted_digits[0]["shared"]
     assert feature.score_samples(stray).max() < feature.score_samples(anomalies).min()
-    assert np.median(shared.score_samples(stray)) > np.median(
+    assert shared.score_samples(stray).min() > np.median(
         shared.score_samples(anomalies)
     )
