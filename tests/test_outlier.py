@@ -245,6 +245,18 @@ def test_score_variance_pools_the_fitted_column_variances(digit_setups):
         VAEOutlierDetector(score_variance="pooled", max_iter=1).fit(X)
 
 
+def test_score_variance_leaves_decoded_variances_alone(digit_setups):
+    X, _ = digit_setups[0]
+    kw = dict(gaussian_variance="decoder", standardize=False, max_iter=3)
+    scores = [
+        VAEOutlierDetector(score_variance=sv, random_state=0, **kw)
+        .fit(X)
+        .score_samples(X[:20])
+        for sv in ("feature", "shared")
+    ]
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
 @pytest.fixture(scope="module")
 def fitted_digits(digit_setups):
     """Per setup: detectors with per-pixel and pooled variances, same training."""
