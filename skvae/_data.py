@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from ._chunks import chunks, rows_per_chunk
+
 #: Likelihood blocks, in the order of the encoded columns.
 KINDS = ("gaussian", "bernoulli", "categorical")
 #: Column kinds: "lognormal" columns join the Gaussian block after a log,
@@ -36,8 +38,6 @@ _TOO_LARGE = (
     "X contains infinity or a value too large for float32 (about 3.4e38); "
     "remove or rescale it."
 )
-#: Rows per chunk when computing column statistics (bounds temporary memory).
-_STATS_CHUNK = 1 << 12
 
 
 class ColumnStats:
@@ -83,8 +83,8 @@ class ColumnStats:
 
 
 def _row_chunks(X: np.ndarray):
-    for start in range(0, X.shape[0], _STATS_CHUNK):
-        yield X[start : start + _STATS_CHUNK].astype(np.float64, copy=False)
+    for sl in chunks(X.shape[0], rows_per_chunk(X.shape[1])):
+        yield X[sl].astype(np.float64, copy=False)
 
 
 def resolve_kinds(

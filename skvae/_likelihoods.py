@@ -309,8 +309,232 @@ class CategoricalLikelihood(Likelihood):
         return (pick[..., self._variable] == self._position).to(params.dtype)
 
 
-LIKELIHOODS: dict[str, type[Likelihood]] = {
-    GaussianLikelihood.kind: GaussianLikelihood,
-    BernoulliLikelihood.kind: BernoulliLikelihood,
-    CategoricalLikelihood.kind: CategoricalLikelihood,
-}
+def make_likelihoods(
+    block_sizes: Sequence[int],
+    n_categories: Sequence[int],
+    *,
+    min_variance: float,
+    gaussian_variance: str,
+) -> LikelihoodSet:
+    """The likelihood blocks of a table: Gaussian, Bernoulli, categorical.
+
+    ``block_sizes`` holds the number of columns of each kind, in that order
+    (empty kinds get no block); ``n_categories`` the category counts of the
+    categorical columns.
+    """
+    n_gaussian, n_bernoulli, n_categorical = block_sizes
+    blocks: list[Likelihood] = []
+    if n_gaussian:
+        blocks.append(
+            GaussianLikelihood(n_gaussian, min_variance, variance=gaussian_variance)
+        )
+    if n_bernoulli:
+        blocks.append(BernoulliLikelihood(n_bernoulli))
+    if n_categorical:
+        blocks.append(CategoricalLikelihood(n_categories))
+    return LikelihoodSet(blocks)
+
+
+class LikelihoodSet(nn.Module):
+    """The blocks of p(x | z) side by side, each on its slice of the columns.
+
+    Block ``i`` covers the next ``n_columns`` data columns, the next
+    ``n_variables`` mask columns and the next ``n_params`` decoder outputs.
+    Data columns and variables differ only for categorical blocks (one-hot
+    columns, one variable each). Indexing gives the blocks.
+
+    Parameters
+    ----------
+    blocks : sequence of Likelihood
+        Observation models, in column order.
+    """
+
+    def __init__(self, blocks: Sequence[Likelihood]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.n_columns = sum(lk.n_columns for lk in blocks)
+        self.n_variables = sum(lk.n_variables for lk in blocks)
+        self.n_params = sum(lk.n_params for lk in blocks)
+        self._slices: list[tuple[slice, slice, slice]] = []
+        col = par = var = 0
+        for lk in blocks:
+            self._slices.append(
+                (
+                    slice(col, col + lk.n_columns),
+                    slice(par, par + lk.n_params),
+                    slice(var, var + lk.n_variables),
+                )
+            )
+            col += lk.n_columns
+            par += lk.n_params
+            var += lk.n_variables
+
+    def __getitem__(self, index: int) -> Likelihood:
+        return self.blocks[index]
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def _parts(self):
+        return zip(self.blocks, self._slices, strict=True)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Initialise every block's parameters."""
+        for lk in self.blocks:
+            lk.reset_parameters(generator)
+
+    # ------------------------------------------------------------------ p(x|z)
+    def log_prob_sum(
+        self,
+        params: torch.Tensor,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Log p(x | z) summed over observed variables, shape ``params.shape[:-1]``."""
+        if len(self.blocks) == 1:
+            return self.blocks[0].log_prob_sum(params, x, mask)
+        total = 0.0
+        for lk, (cols, pars, mvars) in self._parts():
+            m = None if mask is None else mask[..., mvars]
+            total = total + lk.log_prob_sum(params[..., pars], x[..., cols], m)
+        return total
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Log p(x_j | z) per variable, ``params.shape[:-1] + (n_variables,)``."""
+        parts = [
+            lk.log_prob(params[..., pars], x[..., cols])
+            for lk, (cols, pars, _) in self._parts()
+        ]
+        return torch.cat(parts, dim=-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x | z] for every column (a categorical's probability vector)."""
+        return torch.cat(
+            [lk.mean(params[..., pars]) for lk, (_, pars, _) in self._parts()], dim=-1
+        )
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw x ~ p(x | z) for every column."""
+        return torch.cat(
+            [
+                lk.sample(params[..., pars], generator)
+                for lk, (_, pars, _) in self._parts()
+            ],
+            dim=-1,
+        )
+
+    # ------------------------------------------------------------------ variances
+    def _shared(self) -> list:
+        """Gaussian blocks with one variance per column, and their slices."""
+        return [
+            (lk, sl)
+            for lk, sl in self._parts()
+            if isinstance(lk, GaussianLikelihood) and not lk.decoded
+        ]
+
+    def shared_variance_columns(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Columns with a shared Gaussian variance, and those variances.
+
+        Two tensors of the same length: the column indices (in data-column
+        order) and their current variances.
+        """
+        shared = self._shared()
+        ref = next(iter(self.parameters()), None)
+        device = None if ref is None else ref.device
+        if not shared:
+            return torch.zeros(0, dtype=torch.long, device=device), torch.zeros(
+                0, device=device
+            )
+        columns = torch.cat(
+            [torch.arange(c.start, c.stop, device=device) for _, (c, _, _) in shared]
+        )
+        return columns, torch.cat([lk.variance() for lk, _ in shared])
+
+    @torch.no_grad()
+    def scale_feature_variances(self, factor: float) -> None:
+        """Multiply every shared Gaussian variance by ``factor``."""
+        for lk, _ in self._shared():
+            lk.set_variance(lk.variance() * factor)
+
+    @torch.no_grad()
+    def pool_feature_variances(self) -> None:
+        """Give every column of a shared Gaussian block the block's mean variance.
+
+        For fitted closed-form variances (each a column's mean squared
+        residual) the mean is the pooled estimate of one noise variance for
+        all the block's columns, the isotropic noise of probabilistic PCA.
+        """
+        for lk, _ in self._shared():
+            lk.set_variance(lk.variance().mean().expand(lk.n_columns))
+
+    def new_residual_sums(self) -> list[torch.Tensor] | None:
+        """Zeroed accumulators for :meth:`add_residuals`, or None.
+
+        None when there is no shared Gaussian variance to update. Otherwise
+        ``[sums, counts]``, each of length the number of such columns.
+        """
+        shared = self._shared()
+        if not shared:
+            return None
+        ref = shared[0][0].raw_variance
+        width = sum(lk.n_columns for lk, _ in shared)
+        return [ref.new_zeros(width), ref.new_zeros(width)]
+
+    @torch.no_grad()
+    def add_residuals(
+        self,
+        residuals: list[torch.Tensor],
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        params: torch.Tensor,
+        log_w: torch.Tensor | None = None,
+    ) -> None:
+        """Add the posterior expected squared residuals of a batch, in place.
+
+        ``params`` are decoder outputs of shape (n, n_params) for one draw
+        per row, or (K, n, n_params) with their log-weights ``log_w`` (K, n)
+        for K draws, which are averaged with the self-normalized importance
+        weights. Entries whose mask is 0 are left out of sums and counts.
+        """
+        sums, counts = residuals
+        weights = None
+        if log_w is not None:
+            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)  # (K, n, 1)
+        col = 0
+        for lk, (cols, pars, mvars) in self._shared():
+            sq = (x[..., cols] - lk.mean(params[..., pars])).square()
+            if weights is not None:
+                sq = (weights * sq).sum(0)
+            out = slice(col, col + lk.n_columns)
+            col += lk.n_columns
+            if mask is None:
+                sums[out] += sq.sum(0)
+                counts[out] += sq.shape[0]
+            else:
+                obs = mask[:, mvars].to(sq.dtype)
+                sums[out] += (sq * obs).sum(0)
+                counts[out] += obs.sum(0)
+
+    @torch.no_grad()
+    def set_feature_variances(self, residuals: list[torch.Tensor]) -> None:
+        """Set each shared Gaussian variance to its mean squared residual.
+
+        ``residuals`` as filled by :meth:`add_residuals`. With the encoder and
+        the decoder means fixed this is the variance that maximizes the bound
+        (the ELBO for one draw per row; one fixed-point step of the
+        importance-weighted bound for K weighted draws). A column with no
+        observed entry keeps its variance.
+        """
+        sums, counts = residuals
+        col = 0
+        for lk, _ in self._shared():
+            sl = slice(col, col + lk.n_columns)
+            col += lk.n_columns
+            value = torch.where(
+                counts[sl] > 0,
+                sums[sl] / counts[sl].clamp_min(1.0),
+                lk.variance().to(sums),
+            )
+            lk.set_variance(value)

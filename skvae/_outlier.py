@@ -6,9 +6,9 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import OutlierMixin
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseVAE
+from ._base import _BaseVAE, store_params
+from ._params import document
 from ._utils import Interval, StrOptions, _fit_context
 
 #: Tukey's fence: with contamination="auto", rows whose log-likelihood lies
@@ -17,103 +17,53 @@ from ._utils import Interval, StrOptions, _fit_context
 TUKEY_K = 1.5
 
 
+@document
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
-    The VAE models the density of the training rows; a row's anomaly score is
-    its estimated log-likelihood log p(x) (the importance-weighted bound with
-    ``n_importance_samples`` draws, in the data's original units). Lower
+    The VAE models the density of the training rows; a row's score is its
+    estimated log-likelihood log p(x) in the data's original units. Lower
     scores are more abnormal, as in :class:`~sklearn.ensemble.IsolationForest`.
-    Missing entries (NaN) are marginalized: a row is scored on what was
-    observed. On a mixed-type DataFrame the score sums Gaussian log-densities
-    and categorical and Bernoulli log-probabilities, so a row with an
-    impossible combination of categories scores low.
+    Missing entries are marginalized: a row is scored on what was observed.
+    On a mixed-type DataFrame the score sums Gaussian log-densities and
+    categorical and Bernoulli log-probabilities, so a row with an impossible
+    combination of categories scores low. It works in both of scikit-learn's
+    settings: fit and score the same contaminated data (outlier detection),
+    or fit on clean data and score new rows (novelty detection).
 
-    It works in both settings of scikit-learn's outlier detectors: fit and
-    score the same contaminated data (outlier detection), or fit on clean
-    data and score new rows (novelty detection).
-
-    Columns are standardized by default, as a table of different quantities
-    needs. For images pass ``standardize=False``: the pixels keep their
-    common unit and the scores use one pooled noise variance
-    (``score_variance="auto"``), which ranked anomalous digits best in the
-    benchmark (MNIST ROC-AUC 0.937 against 0.898 standardized).
+    >>> import numpy as np
+    >>> from skvae import VAEOutlierDetector
+    >>> X = np.random.RandomState(0).normal(size=(300, 4))
+    >>> X[:3] += 8  # three outliers
+    >>> det = VAEOutlierDetector(contamination=0.01, max_iter=30, random_state=0)
+    >>> det.fit_predict(X)[:3]
+    array([-1, -1, -1])
 
     Parameters
     ----------
-    n_components : int, default=16
-        Dimension of the latent space. Twice the transformer's default:
-        on the anomaly benchmark (``benchmarks/bench_anomaly.py``, pixels in
-        their units) 16 against 8 gave ROC-AUC 0.937 against 0.926 on MNIST,
-        0.942 against 0.936 on breast cancer and 0.996 against 0.998 on
-        digits; 32 lost on MNIST (0.915 on the ten digits of seed 0, where
-        16 gave 0.939).
     contamination : "auto" or float in (0, 0.5], default="auto"
         Sets ``offset_``, the threshold of :meth:`predict`. A float is the
         expected share of outliers in the training data: ``offset_`` is that
         percentile of the training scores. ``"auto"`` assumes no rate and uses
-        Tukey's fence on the training log-likelihoods: Q1 - 1.5 IQR.
+        Tukey's fence on the training scores: Q1 - 1.5 IQR.
     score_method : {"likelihood", "reconstruction"}, default="likelihood"
         What :meth:`score_samples` returns. ``"likelihood"``: the
         importance-weighted estimate of log p(x). ``"reconstruction"``: the
-        reconstruction probability of An & Cho (2015), E_q(z|x)[log p(x | z)]
-        over ``n_importance_samples`` posterior draws, which ignores how
-        unusual the latent code itself is. On the anomaly benchmark the
-        likelihood wins on breast cancer (ROC-AUC 0.942 against 0.907), and
-        the reconstruction probability is ahead on MNIST by less (0.941
-        against 0.937; digits tie at 0.996, pixels in their units), hence
-        the default.
+        reconstruction probability of An & Cho (2015),
+        E_q(z|x)[log p(x | z)], which ignores how unusual the latent code
+        itself is.
     score_variance : {"auto", "feature", "shared"}, default="auto"
-        Noise variance of the Gaussian columns in the fitted model, which
-        :meth:`score_samples` uses. Training always fits one variance per
-        column; ``"shared"`` then gives every column their mean (one pooled
-        noise variance, as in probabilistic PCA), ``"feature"`` keeps them.
-        Per-column variances fitted on a few hundred images trust pixels
-        that were blank in every training image too much, so a single
-        stray stroke outweighs the shape of the digit; pooled, the score
-        weighs every pixel's deviation alike. Per-column variances in
-        standardized units are what a table of different quantities needs.
-        ``"auto"`` is ``"shared"`` with ``standardize=False`` (the columns
-        share one unit) and ``"feature"`` otherwise. Anomaly benchmark,
-        pixels in their units, pooled against per-pixel: ROC-AUC 0.937
-        against 0.912 on MNIST (probabilistic PCA 0.923) and 0.996 against
-        0.991 on digits (0.994); pooling the standardized columns of breast
-        cancer lost (0.914 against 0.942).
-        No effect with ``gaussian_variance="decoder"``.
-    trim_fraction : float in [0, 0.5), default=0.1
-        Robust training for contaminated data: in every minibatch, this share
-        of the rows with the worst ELBO is left out of the gradient (a trimmed
-        likelihood), so anomalies shape the model less. 0 trains on every row
-        (for novelty detection on clean data). On the anomaly benchmark
-        (pixels in their units) no trimming gave ROC-AUC 0.911 / 0.984 /
-        0.744 on breast cancer, digits and MNIST, against 0.942 / 0.996 /
-        0.937: without it the network learns the anomalies too.
-    hidden_layer_sizes : tuple of int, default=(128,)
-        Encoder widths (the decoder mirrors them). Smaller than
-        :class:`~skvae.VAETransformer`'s default: detectors are often fit on
-        a few hundred rows, which a larger network memorizes, anomalies
-        included.
-    max_iter : int, default=100
-        Maximum number of epochs (fewer than the transformer's 200, for the
-        same reason).
-    variance_update : {"closed_form", "gradient"}, default="closed_form"
-        How the per-column variances are learned (see
-        :class:`~skvae.VAETransformer`). With the closed-form update each
-        column's variance fits its residuals, so a deviation in a column the
-        model predicts well counts for more: mean ROC-AUC in
-        ``benchmarks/bench_anomaly.py`` 0.942 against 0.919 with
-        ``"gradient"`` on breast cancer, and with pixels in their units
-        0.996 against 0.960 on digits and 0.937 against 0.913 on MNIST, at
-        1.02 / 0.75 / 3.98 s per setup against 1.18 / 0.82 / 3.73 s.
-    **params
-        The other model parameters shared with :class:`~skvae.VAETransformer`
-        (``activation``, ``likelihood``,
-        ``handle_unknown``, ``beta``,
-        ``kl_warmup``, ``batch_size``, ``learning_rate``,
-        ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
-        ``tol``, ``n_importance_samples``, ``min_variance``,
-        ``gaussian_variance``, ``standardize``, ``device``,
-        ``random_state``, ``verbose``); see that class for their meaning.
+        Noise variance of the Gaussian columns in the fitted model, which the
+        scores use. Training fits one variance per column; ``"shared"`` then
+        gives every column their mean (one pooled noise variance, as in
+        probabilistic PCA), ``"feature"`` keeps them. Per-column variances
+        fitted on a few hundred images trust pixels that were blank in every
+        training image too much, so a single stray stroke outweighs the shape
+        of the digit; per-column variances are what a table of different
+        quantities needs. ``"auto"`` is ``"shared"`` with
+        ``standardize=False`` (columns in one unit) and ``"feature"``
+        otherwise. No effect with ``gaussian_variance="decoder"``.
+    {shared_parameters}
 
     Attributes
     ----------
@@ -128,16 +78,16 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
     --------
     sklearn.ensemble.IsolationForest : Isolation-based outlier detection.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skvae import VAEOutlierDetector
-    >>> rng = np.random.RandomState(0)
-    >>> X = rng.normal(size=(300, 4))
-    >>> X[:3] += 8  # three outliers
-    >>> det = VAEOutlierDetector(contamination=0.01, max_iter=30, random_state=0)
-    >>> det.fit_predict(X)[:3]
-    array([-1, -1, -1])
+    Notes
+    -----
+    Its defaults differ from the transformer's for contaminated data: a
+    trimmed likelihood (``trim_fraction=0.1``), so that anomalies shape the
+    model less; a smaller network and fewer epochs, which memorize less of a
+    few hundred rows; closed-form variances, so a deviation in a column the
+    model predicts well counts for more. For images pass
+    ``standardize=False``: the pixels keep their common unit and the scores
+    use one pooled noise variance. ``benchmarks/bench_anomaly.py`` compares
+    it with scikit-learn's and PyOD's detectors.
     """
 
     _parameter_constraints: dict = {
@@ -148,7 +98,6 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         ],
         "score_method": [StrOptions({"likelihood", "reconstruction"})],
         "score_variance": [StrOptions({"auto", "feature", "shared"})],
-        "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
     }
 
     def __init__(
@@ -158,60 +107,34 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         contamination="auto",
         score_method="likelihood",
         score_variance="auto",
-        trim_fraction=0.1,
+        architecture="mlp",
+        image_shape=None,
         hidden_layer_sizes=(128,),
         activation="relu",
         likelihood="auto",
         handle_unknown="error",
+        standardize=True,
         beta=1.0,
         kl_warmup=0,
         max_iter=100,
         batch_size=128,
         learning_rate=1e-3,
+        n_train_samples=1,
+        trim_fraction=0.1,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        refit=False,
         n_importance_samples=32,
         min_variance=1e-3,
         gaussian_variance="feature",
         variance_update="closed_form",
-        standardize=True,
         device="auto",
         random_state=None,
         verbose=0,
     ):
-        super().__init__(
-            n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            likelihood=likelihood,
-            handle_unknown=handle_unknown,
-            beta=beta,
-            kl_warmup=kl_warmup,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            n_importance_samples=n_importance_samples,
-            min_variance=min_variance,
-            gaussian_variance=gaussian_variance,
-            variance_update=variance_update,
-            standardize=standardize,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-        )
-        self.contamination = contamination
-        self.score_method = score_method
-        self.score_variance = score_variance
-        self.trim_fraction = trim_fraction
-
-    def _trim_fraction(self) -> float:
-        return float(self.trim_fraction)
+        store_params(self, locals())
 
     def _pools_variance(self) -> bool:
         if self.score_variance == "auto":
@@ -234,9 +157,9 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         self : VAEOutlierDetector
             The fitted detector.
         """
-        self._fit(X, incremental=False)
+        self._fit(X)
         if self._pools_variance():
-            self.module_.pool_feature_variances()
+            self._fitted.pool_variances()
         scores = self.score_samples(X)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
@@ -266,10 +189,12 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         scores : ndarray of shape (n_samples,)
             Log-likelihood or reconstruction probability per row.
         """
-        if self.score_method == "likelihood":
-            return super().score_samples(X)
-        x, mask, log_p = self._importance_map(X, "reconstruction_log_prob")
-        return log_p - self.schema_.log_det_jacobian(x, mask)
+        model, _, x, mask = self._encode(X)
+        estimate = {
+            "likelihood": "log_marginal",
+            "reconstruction": "reconstruction_log_prob",
+        }[self.score_method]
+        return model.log_likelihood(x, mask, estimate)
 
     def decision_function(self, X):
         """Score (``score_method``) minus the threshold: negative for outliers.
@@ -322,7 +247,5 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
             Per-feature log-likelihood (higher is more normal); NaN where the
             entry is missing.
         """
-        check_is_fitted(self)
-        x, _, out = self._importance_map(X, "feature_log_likelihood")
-        out -= self.schema_.log_det_jacobian_columns(x)
-        return out[:, self.schema_.inverse_order]
+        model, _, x, mask = self._encode(X)
+        return model.feature_log_likelihood(x, mask)

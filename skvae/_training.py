@@ -1,8 +1,12 @@
-"""Minibatch training loop for :class:`~skvae._module.VAEModule`.
+"""Training: one plan, one loop, validation schemes as plain functions.
 
-In-memory tensors are sliced with a random permutation each epoch (no
-DataLoader); Adam with gradient clipping; optional KL warm-up and early
-stopping on a validation split that restores the best weights. Torch only.
+:class:`TrainPlan` holds every training choice; :func:`train` runs it on a
+:class:`~skvae._module.VAEModule` for ``fit`` and, resumed from an earlier
+:class:`TrainResult`, for ``partial_fit``. In-memory tensors are sliced with
+a random permutation each epoch (no DataLoader); Adam with gradient
+clipping; optional KL warm-up, trimming, weight averaging, closed-form
+variance steps, early stopping on held-out rows or held-out entries, and a
+refit on all the data. Torch only.
 """
 
 from __future__ import annotations
@@ -11,45 +15,94 @@ import copy
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
+from . import _estimates
+from ._chunks import chunks, rows_per_chunk
 from ._module import VAEModule
 
 #: Gradients are clipped to this global norm (guards against rare spikes).
 MAX_GRAD_NORM = 100.0
-_EVAL_CHUNK = 8192
 
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of :func:`train` (see the estimators for meanings)."""
+@dataclass(frozen=True)
+class TrainPlan:
+    """Every choice of a training run (see the estimators for meanings).
 
-    max_iter: int = 200
-    batch_size: int = 128
+    ``validation`` is None (stop on the training loss), ``"rows"`` (hold out
+    ``validation_fraction`` of the rows and score their ELBO) or
+    ``"entries"`` (hide that share of the observed entries and score their
+    imputation). ``refit`` retrains from the initial weights on all the data
+    for the epoch count that validation chose; ``calibrate`` scales the
+    closed-form variances to the held-out entries' errors. ``seed`` drives
+    minibatches and noise; ``eval_seed`` the fixed draws of validation.
+    """
+
+    max_iter: int
+    batch_size: int
+    learning_rate: float
     beta: float = 1.0
     kl_warmup: int = 0
     tol: float = 1e-4
     n_iter_no_change: int = 10
-    trim_fraction: float = 0.0
     n_samples: int = 1
+    trim_fraction: float = 0.0
     average_decay: float = 0.0
     variance_step: bool = False
+    validation: str | None = None
+    validation_fraction: float = 0.1
+    validation_samples: int = 50
+    n_importance_samples: int = 50
+    calibrate: bool = False
+    refit: bool = False
+    seed: int = 0
+    eval_seed: int = 0
     verbose: int = 0
 
 
 @dataclass
+class TrainData:
+    """Encoded training rows.
+
+    ``fill`` (the encoded stand-in of a missing entry, per column) and
+    ``variable_of_column`` (the variable of each encoded column) are needed
+    by the held-out-entries validation only.
+    """
+
+    x: torch.Tensor
+    mask: torch.Tensor | None = None
+    condition: torch.Tensor | None = None
+    fill: torch.Tensor | None = None
+    variable_of_column: torch.Tensor | None = None
+
+
+@dataclass
 class TrainResult:
-    """What a call to :func:`train` learned about the run."""
+    """What training did; pass it back as ``resume`` to continue."""
 
     loss_curve: list[float] = field(default_factory=list)
-    validation_scores: list[float] = field(default_factory=list)
+    validation_scores: list[float] | None = None
     best_loss: float = float("inf")
-    best_validation_score: float = -float("inf")
+    best_validation_score: float | None = None
     n_iter: int = 0
     converged: bool = False
     interrupted: bool = False
+    noise_calibration: float = 1.0
+    optimizer: torch.optim.Optimizer | None = None
+
+
+@dataclass
+class Validation:
+    """A held-out part of the data: ``score`` (higher is better) of a module.
+
+    ``calibrate`` (held-out entries only) returns the factor that makes the
+    module's closed-form variances fit the held-out errors.
+    """
+
+    score: Callable[[VAEModule], float]
+    calibrate: Callable[[VAEModule], float] | None = None
 
 
 def make_optimizer(module: VAEModule, learning_rate: float) -> torch.optim.Optimizer:
@@ -78,66 +131,72 @@ def kl_weight(beta: float, kl_warmup: int, epoch: int) -> float:
     return beta * min(1.0, (epoch + 1) / kl_warmup)
 
 
+def _rows(data: TrainData, rows: torch.Tensor | None) -> TrainData:
+    """The training data restricted to ``rows`` (None: all)."""
+    if rows is None:
+        return data
+
+    def take(t):
+        return None if t is None else t.index_select(0, rows)
+
+    return replace(
+        data, x=take(data.x), mask=take(data.mask), condition=take(data.condition)
+    )
+
+
 def run_epoch(
     module: VAEModule,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    mask: torch.Tensor | None,
+    data: TrainData,
+    plan: TrainPlan,
     *,
-    batch_size: int,
     kl_weight: float,
     generator: torch.Generator,
     rows: torch.Tensor | None = None,
-    condition: torch.Tensor | None = None,
-    trim_fraction: float = 0.0,
-    n_samples: int = 1,
     average: list[torch.Tensor] | None = None,
-    average_decay: float = 0.0,
     average_steps: int = 0,
     residuals: list[torch.Tensor] | None = None,
 ) -> float:
-    """One pass over ``x`` in random minibatches; returns the mean loss per row.
+    """One pass over the rows in random minibatches; the mean loss per row.
 
     ``rows`` restricts the pass to those row indices (a training split)
-    without copying ``x``. With ``trim_fraction > 0`` each minibatch's
-    highest-loss rows (that share of it) are left out of the gradient: a
-    trimmed ELBO that keeps outliers in the training data from shaping the
-    model. The returned loss still averages over every row. With
-    ``n_samples = K > 1`` the loss is the importance-weighted bound with K
-    draws per row (IWAE; MIWAE when entries are missing) instead of the ELBO.
-    ``average`` (one tensor per trainable parameter) is updated after every
-    step to an exponential moving average of the weights with
-    ``average_decay``, warmed up as ``min(average_decay, (1 + t) / (10 + t))``
-    after ``t`` earlier steps (``average_steps`` before this epoch), so that
-    the average follows the weights in the first steps instead of staying
-    near their initial values. ``residuals`` (from
-    :meth:`VAEModule.new_residual_sums`) accumulates every row's squared
-    residuals of the shared-variance Gaussian columns, trimmed rows included,
-    for a closed-form variance update after the epoch.
+    without copying. With ``plan.trim_fraction > 0`` each minibatch's
+    highest-loss rows (that share of it) are left out of the gradient (a
+    trimmed ELBO); the returned loss still averages over every row. With
+    ``plan.n_samples = K > 1`` the loss is the importance-weighted bound with
+    K draws per row (IWAE; MIWAE when entries are missing). ``average`` is
+    updated after every step to an exponential moving average of the weights
+    with decay ``min(plan.average_decay, (1 + t) / (10 + t))`` after ``t``
+    earlier steps (``average_steps`` before this epoch). ``residuals``
+    accumulates every row's squared residuals of the shared-variance
+    Gaussian columns, trimmed rows included, for a closed-form variance
+    update.
 
     Raises
     ------
     FloatingPointError
         If the loss became non-finite.
     """
+    x, mask, condition = data.x, data.mask, data.condition
     device = x.device
     n = x.shape[0] if rows is None else rows.shape[0]
     perm = torch.randperm(n, generator=generator, device=device)
     if rows is not None:
         perm = rows[perm]
-    shape = (n,) if n_samples == 1 else (n_samples, n)
+    shape = (n,) if plan.n_samples == 1 else (plan.n_samples, n)
     noise = torch.randn(
         (*shape, module.n_components), generator=generator, device=device, dtype=x.dtype
     )
     params = [p for p in module.parameters() if p.requires_grad]
     total = torch.zeros((), device=device)
     module.train()
+    batch_size = plan.batch_size
     for step, start in enumerate(range(0, n, batch_size), start=average_steps):
         idx = perm[start : start + batch_size]
         xb = x.index_select(0, idx)
         mb = None if mask is None else mask.index_select(0, idx)
         cb = None if condition is None else condition.index_select(0, idx)
-        if n_samples == 1:
+        if plan.n_samples == 1:
             eps = noise[start : start + batch_size]
             recon, kl = module.loss_terms(xb, mb, eps, cb, residuals)
             per_row = recon + kl_weight * kl
@@ -146,17 +205,18 @@ def run_epoch(
             per_row = module.iwae_loss(xb, mb, eps, cb, kl_weight, residuals)
         loss = per_row.mean()
         objective = loss
-        if trim_fraction > 0.0:
-            keep = max(1, int(round((1.0 - trim_fraction) * per_row.shape[0])))
+        if plan.trim_fraction > 0.0:
+            keep = max(1, int(round((1.0 - plan.trim_fraction) * per_row.shape[0])))
             objective = per_row.topk(keep, largest=False, sorted=False).values.mean()
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
         optimizer.step()
         if average is not None:
+            decay = min(plan.average_decay, (1.0 + step) / (10.0 + step))
             with torch.no_grad():
-                decay = min(average_decay, (1.0 + step) / (10.0 + step))
-                torch._foreach_lerp_(average, params, 1.0 - decay)
+                for a, p in zip(average, params, strict=True):
+                    a.lerp_(p, 1.0 - decay)
         total += loss.detach() * idx.shape[0]
     mean_loss = float(total) / n
     if not math.isfinite(mean_loss):
@@ -169,27 +229,21 @@ def run_epoch(
 
 @torch.no_grad()
 def negative_elbo(
-    module: VAEModule,
-    x: torch.Tensor,
-    mask: torch.Tensor | None,
-    *,
-    beta: float,
-    seed: int,
-    condition: torch.Tensor | None = None,
+    module: VAEModule, data: TrainData, *, beta: float, seed: int
 ) -> torch.Tensor:
     """Per-row negative ELBO with fixed noise (repeatable), shape (n,)."""
+    x = data.x
     gen = torch.Generator(device=x.device).manual_seed(seed)
     noise = torch.randn(
         x.shape[0], module.n_components, generator=gen, device=x.device, dtype=x.dtype
     )
     out = []
-    for start in range(0, x.shape[0], _EVAL_CHUNK):
-        sl = slice(start, start + _EVAL_CHUNK)
+    for sl in chunks(x.shape[0], rows_per_chunk(module.row_width)):
         recon, kl = module.loss_terms(
             x[sl],
-            None if mask is None else mask[sl],
+            None if data.mask is None else data.mask[sl],
             noise[sl],
-            None if condition is None else condition[sl],
+            None if data.condition is None else data.condition[sl],
         )
         out.append(recon + beta * kl)
     return torch.cat(out)
@@ -198,26 +252,23 @@ def negative_elbo(
 @torch.no_grad()
 def variance_step(
     module: VAEModule,
-    x: torch.Tensor,
-    mask: torch.Tensor | None,
+    data: TrainData,
     *,
     kl_weight: float,
     generator: torch.Generator,
-    rows: torch.Tensor | None = None,
-    condition: torch.Tensor | None = None,
     n_samples: int = 1,
 ) -> None:
     """Set the shared Gaussian variances to their closed-form optimum.
 
-    One pass of :meth:`VAEModule.refit_feature_variances`; ``rows`` restricts
-    the update to the training split. Every row counts, also under trimmed
-    training: variances fitted to the best-fitting rows alone would shrink
-    epoch after epoch.
+    One pass over the rows with ``n_samples`` importance-weighted draws per
+    row. Every row counts, also under trimmed training: variances fitted to
+    the best-fitting rows alone would shrink epoch after epoch.
     """
-    if rows is not None:
-        x = x.index_select(0, rows)
-        mask = None if mask is None else mask.index_select(0, rows)
-        condition = None if condition is None else condition.index_select(0, rows)
+    likelihoods = module.likelihoods
+    residuals = likelihoods.new_residual_sums()
+    if residuals is None:
+        return
+    x, mask, condition = data.x, data.mask, data.condition
     eps = torch.randn(
         (n_samples, x.shape[0], module.n_components),
         generator=generator,
@@ -226,12 +277,133 @@ def variance_step(
     )
     was_training = module.training
     module.eval()
-    module.refit_feature_variances(
-        x, mask, eps, condition, kl_weight=kl_weight
-    )
+    for sl in chunks(x.shape[0], rows_per_chunk(module.n_params, n_samples)):
+        mb = None if mask is None else mask[sl]
+        cb = None if condition is None else condition[sl]
+        log_w, params = module.log_weights(x[sl], mb, eps[:, sl], cb, kl_weight)
+        likelihoods.add_residuals(residuals, x[sl], mb, params, log_w)
+    likelihoods.set_feature_variances(residuals)
     module.train(was_training)
 
 
+# ---------------------------------------------------------------------- validation
+def hold_out_rows(
+    data: TrainData, plan: TrainPlan, generator: torch.Generator
+) -> tuple[TrainData, torch.Tensor, Validation]:
+    """Hold out ``validation_fraction`` of the rows; score their ELBO.
+
+    Returns the training data (unchanged), the training row indices and the
+    validation (the held-out rows' mean ELBO, with fixed noise).
+    """
+    n = data.x.shape[0]
+    n_val = int(round(plan.validation_fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise ValueError(
+            f"early_stopping needs at least one training and one validation "
+            f"row; got n_samples = {n} with validation_fraction="
+            f"{plan.validation_fraction}. Pass more rows or set "
+            "early_stopping=False."
+        )
+    perm = torch.randperm(n, generator=generator, device=data.x.device)
+    held_out = _rows(data, perm[:n_val])
+
+    def score(module: VAEModule) -> float:
+        elbo = negative_elbo(module, held_out, beta=plan.beta, seed=plan.eval_seed)
+        return -float(elbo.mean())
+
+    return data, perm[n_val:], Validation(score)
+
+
+def hold_out_entries(
+    data: TrainData, plan: TrainPlan, generator: torch.Generator
+) -> tuple[TrainData, None, Validation]:
+    """Hide ``validation_fraction`` of the observed entries; score their imputation.
+
+    The score is minus the root mean squared error over the hidden entries,
+    in encoded units (for a categorical entry, the Brier score of its
+    probability vector). Returns the training data with those entries
+    hidden, None (every row trains) and the validation, whose ``calibrate``
+    matches the held-out squared errors to the predictive variance.
+    """
+    x, mask = data.x, data.mask
+    w = x.shape[1]
+    variable_of_column = data.variable_of_column
+    n = x.shape[0]
+    p = w if variable_of_column is None else int(variable_of_column.max()) + 1
+    if mask is None:
+        mask = x.new_ones((n, p))
+    observed = torch.nonzero(mask.reshape(-1), as_tuple=True)[0]
+    n_val = int(round(plan.validation_fraction * observed.numel()))
+    if n_val < 1 or n_val >= observed.numel():
+        raise ValueError(
+            "early_stopping hides validation_fraction of the observed "
+            f"entries; with {observed.numel()} observed entries and "
+            f"validation_fraction={plan.validation_fraction} that leaves no "
+            "validation or no training entry. Pass more data or set "
+            "early_stopping=False."
+        )
+    pick = torch.randperm(observed.numel(), generator=generator, device=x.device)
+    hidden = observed[pick[:n_val]].sort().values
+    x = x.clone(memory_format=torch.contiguous_format)
+    mask = mask.clone(memory_format=torch.contiguous_format)
+    hidden_rows = torch.unique_consecutive(hidden // p)
+    mask.view(-1)[hidden] = 0.0
+    if w != p:
+        # One-hot columns: hide every column of each hidden variable.
+        hid = torch.zeros(n * p, dtype=torch.bool, device=x.device)
+        hid[hidden] = True
+        hidden = torch.nonzero(hid.view(n, p)[:, variable_of_column].reshape(-1))[:, 0]
+    truth = x.reshape(-1)[hidden].clone()
+    x.view(-1)[hidden] = data.fill.to(x)[hidden % w]
+    x_val, mask_val = x[hidden_rows], mask[hidden_rows]
+    # Position of each hidden entry in the flattened (x_val) block.
+    where = torch.searchsorted(hidden_rows, hidden // w) * w + hidden % w
+
+    def mapped(module: VAEModule, fn):
+        gen = torch.Generator().manual_seed(plan.eval_seed)
+        eps = torch.randn(plan.n_importance_samples, module.n_components, generator=gen)
+        eps = eps[: plan.validation_samples].to(x.device)
+        size = rows_per_chunk(module.row_width, plan.n_importance_samples)
+        return [
+            fn(module, x_val[sl], mask_val[sl], eps)
+            for sl in chunks(x_val.shape[0], size)
+        ]
+
+    @torch.no_grad()
+    def score(module: VAEModule) -> float:
+        filled = torch.cat(mapped(module, _estimates.impute))
+        err = filled.reshape(-1)[where] - truth
+        return -float((err.square().sum() / n_val).sqrt())
+
+    @torch.no_grad()
+    def calibrate(module: VAEModule) -> float:
+        """Variance factor that makes the held-out errors fit (>= 1).
+
+        Over the hidden entries of shared-variance Gaussian columns, the
+        squared error of the imputation should match the predictive variance:
+        the spread of E[x | z_k] plus the column variance.
+        """
+        columns, variances = module.likelihoods.shared_variance_columns()
+        lookup = torch.full((w,), -1, dtype=torch.long, device=x.device)
+        lookup[columns] = torch.arange(columns.numel(), device=x.device)
+        pick = lookup[where % w]
+        keep = pick >= 0
+        if not bool(keep.any()):
+            return 1.0
+        parts = mapped(module, _estimates.impute_spread)
+        mean = torch.cat([m for m, _ in parts]).reshape(-1)[where][keep]
+        spread = torch.cat([v for _, v in parts]).reshape(-1)[where][keep]
+        sq = (mean - truth[keep]).square().sum()
+        noise = variances[pick[keep]].sum()
+        return max(1.0, float((sq - spread.sum()) / noise))
+
+    return replace(data, x=x, mask=mask), None, Validation(score, calibrate)
+
+
+VALIDATIONS = {"rows": hold_out_rows, "entries": hold_out_entries}
+
+
+# ---------------------------------------------------------------------- the loop
 @torch.no_grad()
 def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
     """Exchange the values of two lists of same-shaped tensors in place."""
@@ -241,88 +413,124 @@ def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
         o.copy_(tmp)
 
 
-def _progress(config: TrainConfig):
+def _progress(plan: TrainPlan, start: int):
     from tqdm.auto import tqdm
 
     return tqdm(
-        total=config.max_iter,
+        total=start + plan.max_iter,
+        initial=start,
         desc="skvae fit",
         unit="epoch",
-        disable=not config.verbose,
+        disable=not plan.verbose,
         leave=True,
     )
 
 
 def train(
     module: VAEModule,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    mask: torch.Tensor | None,
-    config: TrainConfig,
-    *,
-    generator: torch.Generator,
-    rows: torch.Tensor | None = None,
-    validate: Callable[[VAEModule], float] | None = None,
-    condition: torch.Tensor | None = None,
+    data: TrainData,
+    plan: TrainPlan,
+    resume: TrainResult | None = None,
 ) -> TrainResult:
-    """Train ``module`` in place for at most ``config.max_iter`` epochs.
-
-    ``rows`` (optional) are the training row indices of ``x``. ``validate``
-    (optional) scores the module after each epoch, higher being better (for
-    example the ELBO of held-out rows).
+    """Train ``module`` in place for at most ``plan.max_iter`` epochs.
 
     Stops when the monitored quantity (training loss, or the validation score
-    when ``validate`` is given) has not improved by more than ``tol`` for
-    ``n_iter_no_change`` epochs after the KL warm-up. With a validation
-    score, the best weights are restored at the end. Ctrl-C stops training
-    with a warning and keeps the best weights.
+    with ``plan.validation``) has not improved by more than ``plan.tol`` for
+    ``plan.n_iter_no_change`` epochs after the KL warm-up. With validation,
+    the best weights are restored at the end, then (``plan.refit``) the
+    module is retrained from its initial weights on all the data for that
+    many epochs. Ctrl-C stops training with a warning and keeps the best
+    weights.
+
+    ``resume`` continues an earlier run (``partial_fit``): its optimizer
+    state, epoch count and loss history carry on, and the variances get no
+    closing pass (the epoch's residuals set them).
     """
-    result = TrainResult()
-    best_state = None
+    incremental = resume is not None
+    resume = resume if incremental else TrainResult()
+    start = resume.n_iter
+    generator = torch.Generator(device=data.x.device).manual_seed(plan.seed + start)
+    initial = copy.deepcopy(module.state_dict()) if plan.refit else None
+    full = data
+    rows = validation = None
+    if plan.validation is not None and not incremental:
+        data, rows, validation = VALIDATIONS[plan.validation](data, plan, generator)
+    optimizer = resume.optimizer
+    if optimizer is None:
+        optimizer = make_optimizer(module, plan.learning_rate)
+    else:
+        move_optimizer_state(optimizer, data.x.device)
+    result = replace(
+        resume,
+        loss_curve=list(resume.loss_curve),
+        validation_scores=None if validation is None else [],
+        best_validation_score=None if validation is None else -math.inf,
+        optimizer=optimizer,
+        converged=False,
+        interrupted=False,
+    )
+    _epochs(module, data, plan, result, rows, validation, generator)
+    if plan.variance_step and result.n_iter > start and not incremental:
+        # The epochs' residuals came from weights that moved during the epoch
+        # (or were averaged since); one pass fits the variances to the final
+        # weights.
+        variance_step(
+            module,
+            _rows(data, rows),
+            kl_weight=kl_weight(plan.beta, plan.kl_warmup, result.n_iter - 1),
+            generator=generator,
+            n_samples=plan.n_samples,
+        )
+    if validation is not None and plan.calibrate and validation.calibrate:
+        result.noise_calibration = validation.calibrate(module)
+    if initial is not None and validation is not None and result.validation_scores:
+        result = _refit(module, full, plan, result, initial)
+    if result.noise_calibration != 1.0:
+        module.likelihoods.scale_feature_variances(result.noise_calibration)
+    return result
+
+
+def _epochs(module, data, plan, result, rows, validation, generator) -> None:
+    """The epoch loop of :func:`train`; updates ``result`` in place."""
+    start = result.n_iter
     params = [p for p in module.parameters() if p.requires_grad]
     average = None
-    if config.average_decay > 0.0:
+    if plan.average_decay > 0.0:
         average = [p.detach().clone() for p in params]
-    no_improvement = 0
-    n_rows = x.shape[0] if rows is None else rows.shape[0]
-    bar = _progress(config)
+    n_rows = data.x.shape[0] if rows is None else rows.shape[0]
+    best_state, no_improvement = None, 0
+    bar = _progress(plan, start)
     try:
-        for epoch in range(config.max_iter):
-            weight = kl_weight(config.beta, config.kl_warmup, epoch)
-            residuals = module.new_residual_sums() if config.variance_step else None
+        for epoch in range(start, start + plan.max_iter):
+            residuals = (
+                module.likelihoods.new_residual_sums() if plan.variance_step else None
+            )
             loss = run_epoch(
                 module,
-                optimizer,
-                x,
-                mask,
-                batch_size=config.batch_size,
-                kl_weight=weight,
+                result.optimizer,
+                data,
+                plan,
+                kl_weight=kl_weight(plan.beta, plan.kl_warmup, epoch),
                 generator=generator,
                 rows=rows,
-                condition=condition,
-                trim_fraction=config.trim_fraction,
-                n_samples=config.n_samples,
                 average=average,
-                average_decay=config.average_decay,
-                average_steps=epoch * math.ceil(n_rows / config.batch_size),
+                average_steps=(epoch - start) * math.ceil(n_rows / plan.batch_size),
                 residuals=residuals,
             )
             if residuals is not None:
-                # Adam moves a variance by about the learning rate per step,
-                # so gradient steps alone leave it far from its optimum on
-                # small tables; the residuals of the epoch give the optimum.
-                module.set_feature_variances(residuals)
+                # Adam moves a variance by about the learning rate per step;
+                # the epoch's residuals give its optimum.
+                module.likelihoods.set_feature_variances(residuals)
             result.loss_curve.append(loss)
             result.n_iter = epoch + 1
-            warming_up = epoch + 1 < config.kl_warmup
             postfix = {"loss": f"{loss:.4g}"}
-            if validate is not None:
+            if validation is not None:
                 module.eval()
                 if average is not None:
                     _swap(params, average)
-                score = float(validate(module))
+                score = float(validation.score(module))
                 postfix["validation"] = f"{score:.4g}"
-                improved = score > result.best_validation_score + config.tol
+                improved = score > result.best_validation_score + plan.tol
                 if score > result.best_validation_score:
                     result.best_validation_score = score
                     best_state = copy.deepcopy(module.state_dict())
@@ -330,16 +538,17 @@ def train(
                     _swap(params, average)
                 result.validation_scores.append(score)
             else:
-                improved = loss < result.best_loss - config.tol
+                improved = loss < result.best_loss - plan.tol
             result.best_loss = min(result.best_loss, loss)
             bar.set_postfix(postfix, refresh=False)
             bar.update(1)
+            warming_up = epoch + 1 < plan.kl_warmup
             no_improvement = 0 if (improved or warming_up) else no_improvement + 1
-            if no_improvement >= config.n_iter_no_change:
+            if no_improvement >= plan.n_iter_no_change:
                 result.converged = True
                 break
     except KeyboardInterrupt:
-        warnings.warn("Training interrupted by user.", stacklevel=3)
+        warnings.warn("Training interrupted by user.", stacklevel=4)
         result.interrupted = True
     finally:
         bar.close()
@@ -347,18 +556,38 @@ def train(
         module.load_state_dict(best_state)
     elif average is not None:
         _swap(params, average)
-    if config.variance_step and result.n_iter > 0:
-        # The epochs' residuals came from weights that moved during the epoch
-        # (or were averaged since); one pass fits the variances to the final
-        # weights.
-        variance_step(
-            module,
-            x,
-            mask,
-            kl_weight=kl_weight(config.beta, config.kl_warmup, result.n_iter - 1),
-            generator=generator,
-            rows=rows,
-            condition=condition,
-            n_samples=config.n_samples,
-        )
-    return result
+
+
+def _refit(
+    module: VAEModule,
+    data: TrainData,
+    plan: TrainPlan,
+    selected: TrainResult,
+    initial: dict,
+) -> TrainResult:
+    """Retrain from ``initial`` weights on all of ``data`` for the chosen epochs.
+
+    The epoch count is that of the best validation score. The result keeps
+    the selection run's validation history and calibration.
+    """
+    scores = selected.validation_scores
+    best_epoch = scores.index(max(scores)) + 1
+    module.load_state_dict(initial)
+    refit_plan = replace(
+        plan,
+        max_iter=best_epoch,
+        n_iter_no_change=best_epoch,
+        validation=None,
+        refit=False,
+        calibrate=False,
+        seed=plan.seed + 1,
+    )
+    result = train(module, data, refit_plan)
+    return replace(
+        result,
+        validation_scores=selected.validation_scores,
+        best_validation_score=selected.best_validation_score,
+        converged=selected.converged,
+        interrupted=selected.interrupted,
+        noise_calibration=selected.noise_calibration,
+    )

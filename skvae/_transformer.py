@@ -2,222 +2,84 @@
 
 from __future__ import annotations
 
-import math
 from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array, gen_batches
+from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import _BaseVAE
-from ._utils import StrOptions, _fit_context, draw_seeds
+from ._base import _BaseVAE, store_params
+from ._params import document
+from ._utils import _fit_context, draw_seeds
 
 #: Default latent values of :meth:`VAETransformer.traverse` (the prior's
 #: central +-3 standard deviations).
 TRAVERSE_VALUES = np.linspace(-3.0, 3.0, 7)
 
 
+@document
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     """Variational autoencoder as a scikit-learn transformer.
 
-    An encoder network maps each row to a Gaussian posterior q(z | x) over
+    An encoder maps each row to a Gaussian posterior q(z | x) over
     ``n_components`` latent variables; a decoder maps z to the parameters of
-    p(x | z), one likelihood per column (Gaussian, Bernoulli or categorical).
-    Training
-    maximizes the evidence lower bound over the observed entries.
-    ``transform`` returns the posterior means, ``inverse_transform`` decodes
-    latent codes, ``sample`` generates new rows and ``score_samples``
-    estimates log p(x) by importance sampling; ``interpolate`` and
-    ``traverse`` decode paths through the latent space.
+    p(x | z), one likelihood per column. ``transform`` returns posterior
+    means, ``inverse_transform`` decodes codes, ``sample`` generates rows,
+    ``score_samples`` estimates log p(x), and ``interpolate`` and
+    ``traverse`` decode paths through the latent space. Columns are scaled
+    inside the estimator and every output is in the original units; NaN
+    marks a missing entry; a pandas DataFrame may mix numeric, categorical,
+    string and bool columns, and outputs keep its columns and dtypes.
 
-    Numeric columns are standardized inside the estimator; every output is in
-    the original units. NaN marks a missing entry: it is left out of the
-    likelihood, and the encoder is told which entries are missing. A pandas
-    DataFrame may mix numeric, categorical, string and bool columns, and
-    outputs come back as DataFrames with its columns and dtypes (see
-    ``likelihood``).
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0)
+    >>> vae.fit_transform(X / 16).shape
+    (1797, 2)
 
     Parameters
     ----------
-    n_components : int, default=8
-        Dimension of the latent space.
     conditional : bool, default=False
-        Fit a conditional VAE: ``fit(X, y)`` learns the classes of ``y`` and
-        the decoder models p(x | z, y) with a learned Gaussian prior p(z | y)
-        per class, so that ``sample(n, y=...)`` generates rows of the
-        requested classes. The encoder stays q(z | x), so ``transform(X)``
-        needs no labels (see Notes).
-    architecture : {"mlp", "conv"}, default="mlp"
-        Encoder and decoder networks. ``"mlp"``: fully connected layers of
-        ``hidden_layer_sizes``. ``"conv"``, for images stored as rows of
-        pixels: the encoder is two 3x3 convolutions with stride 2 (32 and 64
-        channels) and one linear layer to the posterior parameters; the
-        decoder mirrors it with one linear layer and two transposed
-        convolutions, back to one likelihood parameter per pixel (see Notes).
-        All columns must then share one likelihood.
-    image_shape : tuple of int or None, default=None
-        Shape of one image when ``architecture="conv"``: ``(height, width)``,
-        or ``(channels, height, width)`` for rows that flatten a
-        channels-first array in C order. Its product must equal
-        ``n_features``. None means a square single-channel image of side
-        ``sqrt(n_features)`` (an error when ``n_features`` is not a perfect
-        square). Read on the first call to ``fit`` or ``partial_fit``;
-        ignored when ``architecture="mlp"``.
-    hidden_layer_sizes : tuple of int, default=(256, 128)
-        Widths of the encoder's hidden layers; the decoder mirrors them. An
-        empty tuple gives a linear encoder and decoder (probabilistic PCA
-        fitted by variational inference). Not used with
-        ``architecture="conv"``.
-    activation : {"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"}, \
-            default="relu"
-        Hidden-layer activation.
-    likelihood : {"auto", "gaussian", "quantile", "bernoulli"} or dict, \
-            default="auto"
-        Observation model. ``"auto"``: numeric columns whose observed values
-        are exactly {0, 1} are Bernoulli, the other numeric columns Gaussian
-        (on the standardized scale); in a DataFrame, categorical, object and
-        string columns are categorical (softmax over the categories seen in
-        fit; the encoder sees them one-hot), and bool and two-valued label
-        columns Bernoulli. ``"bernoulli"`` also accepts values in [0, 1]
-        (grey-level pixels; the term is then the binary cross-entropy). A
-        single kind applies to the numeric columns. A dict maps column names
-        (or positions) to a kind; unlisted columns are ``"auto"``. Dict
-        values may also be ``"lognormal"`` (Gaussian on log x, for skewed
-        positive columns such as prices; ``score_samples`` includes the log's
-        Jacobian) and, for DataFrame columns, ``"categorical"`` (also for a
-        numeric column, whose distinct values become the categories).
-        ``"quantile"`` (a single kind for every numeric column, or per column)
-        models a Gaussian on the column's normal scores: a monotone
-        piecewise-linear map through up to 1,000 of its quantiles, whose
-        slope enters ``score_samples``; decoded values come back through the
-        quantiles, so they stay within the fit range and values shared by
-        many rows (round sizes, whole percents) stay shared. It is the
-        choice for synthetic data: on diamonds it lowered a discriminator's
-        ROC-AUC from 0.977 to 0.758 (mean of 3 seeds,
-        ``benchmarks/bench_generate.py``).
-        ``inverse_transform`` and ``sample`` on a DataFrame fit give its
-        columns, dtypes and categories back: labels seen in fit, integers
-        within their fit range, numbers rounded to the decimals seen in fit
-        (at most 6).
-    handle_unknown : {"error", "missing"}, default="error"
-        What a category not seen in fit does in ``transform``,
-        ``score_samples`` and later ``partial_fit`` calls: raise a
-        ``ValueError``, or count as a missing entry.
-    beta : float, default=1.0
-        Weight of the KL term (beta-VAE). Larger values give a smoother, more
-        regular latent space at the cost of reconstruction quality.
-    kl_warmup : int, default=0
-        Number of epochs over which the KL weight rises linearly from 0 to
-        ``beta``; helps against posterior collapse with strong decoders.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    batch_size : int or "auto", default=128
-        Minibatch size; clipped to the number of training rows. ``"auto"``:
-        about 10 minibatches per epoch, at least 64 and at most 512 rows
-        each (64 for tables up to 640 rows; fewer, larger steps on large
-        tables, which cost less time per row on a CPU).
-    learning_rate : float, default=1e-3
-        Adam step size.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows, stop when the validation
-        ELBO has not improved by more than ``tol`` for ``n_iter_no_change``
-        epochs, and restore the best weights. When False, training stops
-        when the training loss stops improving in the same sense.
-    validation_fraction : float, default=0.1
-        Share of rows held out for early stopping.
-    n_iter_no_change : int, default=10
-        Patience, in epochs (not counting KL warm-up epochs). With
-        ``n_iter_no_change >= max_iter`` exactly ``max_iter`` epochs run and no
-        ``ConvergenceWarning`` is raised.
-    tol : float, default=1e-4
-        Minimum improvement, in nats per row, that resets the patience.
-    n_importance_samples : int, default=32
-        Number of posterior draws K in the importance-weighted estimate of
-        log p(x) used by ``score_samples`` and ``score``.
-    min_variance : float, default=1e-3
-        Floor of the Gaussian variances, in standardized units (data units
-        with ``standardize=False``); keeps the density bounded on constant or
-        near-constant columns.
-    gaussian_variance : {"feature", "decoder"}, default="feature"
-        Variance of the Gaussian columns. ``"feature"``: one learned variance
-        per column, shared by every row (a homoscedastic decoder, the classic
-        VAE). ``"decoder"``: the decoder outputs a variance for each column
-        next to its mean, so the noise level follows the latent code (a
-        pixel that is blank for some digits and inked for others gets a small
-        variance where it is predictably blank). This raises held-out
-        log-likelihoods on images (``benchmarks/bench_density.py``) at the
-        cost of twice the Gaussian decoder outputs; the variance floor is
-        ``min_variance`` either way.
-    variance_update : {"gradient", "closed_form"}, default="gradient"
-        How the ``"feature"`` variances are learned. ``"gradient"``: by the
-        optimizer's steps, with the network. ``"closed_form"``: after every
-        epoch each variance is also set to its optimum given the network, the
-        mean posterior expected squared residual of the column (an EM-style
-        M-step from the residuals the epoch's losses computed, plus one pass
-        over the data after the last epoch). Adam moves a variance by about
-        ``learning_rate`` per step, so on small tables gradient steps leave
-        the variances near their start value 1; the closed form fits them
-        (``tests/test_variance_step.py``). It can overfit near-constant
-        columns: a variance at the floor turns a rare value in new data into
-        a very low log-likelihood, which drags down the mean held-out score
-        even where the typical row scores higher; hence the transformer's
-        default.
-        :class:`~skvae.VAEImputer` and :class:`~skvae.VAEOutlierDetector`
-        default to it (their benchmarks measured better results); no effect
-        with ``gaussian_variance="decoder"``.
-    standardize : bool, default=True
-        Whether the Gaussian columns are centered and scaled to unit variance
-        inside the model (log-likelihoods are still reported in the original
-        units). Set it to False when the columns share one unit and their
-        spreads matter, e.g. pixels: ``min_variance`` is then a floor in data
-        units, like ``reg_covar`` of :class:`~sklearn.mixture.GaussianMixture`,
-        so a pixel that is blank in every training image does not get a
-        vanishing variance.
-    device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU; or ``"cpu"``,
-        ``"cuda"``, ``"cuda:1"``, ... The fitted module is kept on the CPU
-        between calls, so fitted estimators pickle and load anywhere.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, minibatch order and noise. An int makes
-        ``fit``, ``score_samples`` and ``sample`` reproducible on CPU. The
-        global torch and numpy generators are never seeded or consumed.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar over epochs with the training
-        loss and validation ELBO.
+        Fit a conditional VAE: ``fit(X, y)`` learns the classes of ``y``; the
+        decoder models p(x | z, y) with a learned Gaussian prior p(z | y) per
+        class, so ``sample(n, y=...)`` generates rows of the requested
+        classes. The encoder stays q(z | x), so ``transform(X)`` needs no
+        labels (see Notes).
+    {shared_parameters}
 
     Attributes
     ----------
     module_ : VAEModule
         The fitted torch module (on the CPU, in eval mode).
     schema_ : TabularSchema
-        Column kinds and standardization learned from the training data.
+        Column kinds and scaling learned from the training data.
     n_iter_ : int
         Number of epochs run.
     loss_curve_ : list of float
-        Training loss (negative ELBO per row, standardized units) per epoch.
+        Training loss (negative ELBO per row, in the model's units) per epoch.
     best_loss_ : float
         Lowest value of ``loss_curve_``.
     validation_scores_ : list of float or None
-        Validation ELBO per row (higher is better) per epoch, when
+        ELBO per row of the held-out rows (higher is better) per epoch, when
         ``early_stopping=True``.
     best_validation_score_ : float or None
         Best validation ELBO; its weights are the fitted ones.
     kl_per_component_ : ndarray of shape (n_components,)
-        Mean KL(q(z_k | x) || N(0, 1)) over the training rows, per latent
+        Mean KL(q(z_k | x) || N(0, 1)) over the training rows per latent
         component, in nats; near 0 means the component is unused.
     n_active_components_ : int
         Number of components with ``kl_per_component_`` above 0.01 nats.
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in fit (sorted), when ``conditional=True``.
     class_count_ : ndarray of shape (n_classes,)
-        Number of training rows of each class, when ``conditional=True``.
+        Training rows per class, when ``conditional=True``.
     class_prior_ : ndarray of shape (n_classes,)
         Share of the training rows in each class, p(y); it weights the classes
-        in ``score_samples`` and ``sample`` without ``y``. Only when
-        ``conditional=True``.
+        in ``score_samples`` and ``sample`` without ``y``.
     image_shape_ : tuple of int
         ``(channels, height, width)`` of the images, when
         ``architecture="conv"``.
@@ -229,54 +91,39 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     See Also
     --------
     sklearn.decomposition.PCA : Linear dimensionality reduction.
+    VAEImputer : Missing values filled by the same model.
+    VAEOutlierDetector : Anomaly scores from the same model.
 
     Notes
     -----
-    With ``conditional=True`` the generative model is
-    p(y) p(z | y) p(x | z, y), with p(y) the class frequencies of the
-    training data, p(z | y) = N(m_y, diag(s_y^2)) learned with the networks
-    (it starts at N(0, I)), and the decoder receiving y one-hot encoded next
-    to z. The encoder q(z | x) does not see y, so that ``transform``,
-    ``interpolate`` and ``traverse`` work on unlabelled rows; its codes then
-    carry the class as well, and the class prior puts each class's draws
-    where that class's codes lie. With a fixed N(0, I) prior instead, the
-    decoder learns to read the class from z more than from y, and samples of
-    a requested class come out as other classes: on 4,000 MNIST digits with
-    8 latent components, an SVC judge (94.7% accurate on real digits)
-    assigned 92.5% of generated digits to the requested class with the
-    learned prior against 67.7% with N(0, I)
-    (``benchmarks/bench_conditional.py``). Methods that
-    decode need the class of each row: ``inverse_transform``, ``interpolate``
-    and ``traverse`` require ``y``, while ``sample`` draws the classes from
+    With ``conditional=True`` the generative model is p(y) p(z | y)
+    p(x | z, y): p(y) the class frequencies of the training data, p(z | y) =
+    N(m_y, diag(s_y^2)) learned with the networks (from N(0, I)), and the
+    decoder receiving y one-hot next to z. The encoder q(z | x) does not see
+    y, so ``transform``, ``interpolate`` and ``traverse`` work on unlabelled
+    rows; its codes then carry the class as well, and the class prior puts
+    each class's draws where that class's codes lie. Methods that decode need
+    the class of each row: ``inverse_transform``, ``interpolate`` and
+    ``traverse`` require ``y``, ``sample`` draws the classes from
     ``class_prior_`` when ``y`` is None, and ``score_samples`` without ``y``
-    estimates the marginal log p(x) = log sum_y p(y) p(x | y).
+    estimates log p(x) = log sum_y p(y) p(x | y).
 
-    With ``architecture="conv"`` each row is read as an image of
-    ``image_shape_`` = (channels, height, width). Each convolution halves the
-    height and width (rounding up), so any size works, and the decoder's
-    transposed convolutions restore the exact size. Missing pixels reach the
-    encoder as extra input channels holding the mask; the class of a
-    conditional model joins z before the decoder's linear layer. The
-    convolutions share their weights across positions: on 28 x 28 MNIST
-    digits the model has 0.4 times the parameters of the default MLP and,
-    trained to convergence, a held-out log-likelihood about 5 nats per image
-    higher, but on a CPU an epoch costs about 6 times as much and convergence
-    5 times the MLP's training time (``benchmarks/bench_conv.py``).
+    With ``architecture="conv"`` each row is an image of ``image_shape_``;
+    missing pixels reach the encoder as extra channels holding the mask, and
+    the class of a conditional model joins z before the decoder's linear
+    layer. ``benchmarks/bench_conv.py`` compares it with the MLP.
 
     Examples
     --------
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VAETransformer
-    >>> X, _ = load_digits(return_X_y=True)
+    >>> X, y = load_digits(return_X_y=True)
     >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0)
-    >>> vae.fit_transform(X / 16).shape
-    (1797, 2)
-    >>> vae.sample(3, random_state=0).shape
+    >>> vae.fit(X / 16).sample(3, random_state=0).shape
     (3, 64)
 
     A conditional VAE generates rows of a requested class:
 
-    >>> X, y = load_digits(return_X_y=True)
     >>> cvae = VAETransformer(2, conditional=True, max_iter=5, random_state=0)
     >>> cvae.fit(X / 16, y).sample(4, y=7, return_mean=True).shape
     (4, 64)
@@ -294,8 +141,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     _parameter_constraints: dict = {
         **_BaseVAE._parameter_constraints,
         "conditional": ["boolean"],
-        "architecture": [StrOptions({"mlp", "conv"})],
-        "image_shape": [None, "array-like"],
     }
 
     def __init__(
@@ -309,51 +154,28 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         activation="relu",
         likelihood="auto",
         handle_unknown="error",
+        standardize=True,
         beta=1.0,
         kl_warmup=0,
         max_iter=200,
         batch_size=128,
         learning_rate=1e-3,
+        n_train_samples=1,
+        trim_fraction=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        refit=False,
         n_importance_samples=32,
         min_variance=1e-3,
         gaussian_variance="feature",
         variance_update="gradient",
-        standardize=True,
         device="auto",
         random_state=None,
         verbose=0,
     ):
-        super().__init__(
-            n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            likelihood=likelihood,
-            handle_unknown=handle_unknown,
-            beta=beta,
-            kl_warmup=kl_warmup,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            n_importance_samples=n_importance_samples,
-            min_variance=min_variance,
-            gaussian_variance=gaussian_variance,
-            variance_update=variance_update,
-            standardize=standardize,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-        )
-        self.conditional = conditional
-        self.architecture = architecture
-        self.image_shape = image_shape
+        store_params(self, locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -366,51 +188,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     def _n_features_out(self):
         return self.n_components
 
-    # ------------------------------------------------------------------ architecture
-    def _learn_columns(self, X: np.ndarray) -> None:
-        super()._learn_columns(X)
-        if self.architecture == "conv":
-            self.image_shape_ = _resolve_image_shape(self.image_shape, X.shape[1])
-        else:
-            self.__dict__.pop("image_shape_", None)
-
-    def _module_options(self) -> dict:
-        if self.architecture != "conv":
-            return {}
-        n_gaussian, n_bernoulli, n_categorical = self.schema_.block_sizes
-        if n_categorical:
-            raise ValueError(
-                "architecture='conv' needs numeric pixels, but "
-                f"{n_categorical} columns are categorical."
-            )
-        if n_gaussian and n_bernoulli:
-            raise ValueError(
-                "architecture='conv' needs one likelihood for every pixel, but "
-                f"likelihood={self.likelihood!r} made {n_gaussian} columns "
-                f"Gaussian and {n_bernoulli} Bernoulli ('auto' makes a "
-                "column Bernoulli only when its values are exactly {0, 1}). Pass "
-                "likelihood='bernoulli' for pixels in [0, 1], or 'gaussian'."
-            )
-        return {"image_shape": self.image_shape_}
-
-    def _check_same_architecture(self) -> None:
-        """partial_fit cannot switch between a fitted MLP and a conv module."""
-        if not hasattr(self, "module_"):
-            return
-        fitted = "mlp" if getattr(self.module_, "image_shape", None) is None else "conv"
-        if fitted != self.architecture:
-            raise ValueError(
-                f"This VAETransformer was first fitted with architecture={fitted!r}; "
-                f"partial_fit cannot continue with architecture="
-                f"{self.architecture!r}. Call fit to start over."
-            )
-
     # ------------------------------------------------------------------ classes
     def _is_conditional_fit(self) -> bool:
         """Whether the fitted module decodes from a class condition."""
         return self.module_.n_conditions > 0
 
-    def _fit_condition(self, y, n_samples: int, *, first: bool, classes=None):
+    def _fit_inputs(self, X, y, *, first: bool, classes=None):
+        n_samples = X.shape[0]
         if not self.conditional:
             if first:
                 for name in ("classes_", "class_count_", "class_prior_"):
@@ -421,7 +205,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
                     "partial_fit cannot continue with conditional=False. Call fit "
                     "to start over."
                 )
-            return None
+            return None, None
         if not first and not self._is_conditional_fit():
             raise ValueError(
                 "This VAETransformer was first fitted with conditional=False; "
@@ -451,7 +235,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             index, minlength=len(self.classes_)
         )
         self.class_prior_ = self.class_count_ / self.class_count_.sum()
-        return self._one_hot(index)
+        return None, self._one_hot(index)
 
     def _class_index(self, y, n_rows: int, *, method: str) -> np.ndarray:
         """Position in ``classes_`` of each label; a scalar y is broadcast."""
@@ -521,15 +305,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         self : VAETransformer
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None):
         """Run one epoch over X, continuing from the current state.
 
-        The first call sets the column kinds and standardization from its X;
-        later calls keep them and the Adam state. Early stopping does not
-        apply.
+        The first call sets the column kinds and scaling from its X; later
+        calls keep them and the Adam state. Early stopping does not apply.
 
         Parameters
         ----------
@@ -540,17 +323,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             otherwise.
         classes : array-like of shape (n_classes,) or None, default=None
             Every class of the conditional model, as in the ``partial_fit`` of
-            scikit-learn's classifiers. It is read on the first call; when
-            None there, the classes are those present in the first call's
-            ``y`` and later labels must be among them. Later calls may pass
-            the same classes again, or None.
+            scikit-learn's classifiers. Read on the first call; when None
+            there, the classes are those of the first call's ``y``. Later
+            calls may pass the same classes again, or None.
 
         Returns
         -------
         self : VAETransformer
             The updated estimator.
         """
-        self._check_same_architecture()
         return self._fit(X, y, incremental=True, classes=classes)
 
     # ------------------------------------------------------------------ encode
@@ -568,32 +349,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Z : ndarray of shape (n_samples, n_components)
             Latent codes, in the dtype of X (float32 or float64).
         """
-        X, x, mask = self._encode(X)
-        Z = self._posterior_mean(x, mask).cpu().numpy()
-        return Z.astype(X.dtype, copy=False)
+        model, X, x, mask = self._encode(X)
+        return model.posterior_mean(x, mask).astype(X.dtype, copy=False)
 
     # ------------------------------------------------------------------ decode
-    def _decode(
-        self,
-        z: torch.Tensor,
-        condition: torch.Tensor | None,
-        *,
-        return_mean: bool,
-        generator: torch.Generator | None = None,
-    ):
-        """Decoder means (or draws) for latent codes, in the fit container."""
-        if return_mean:
-            device = self._inference_device()
-            if condition is not None:
-                condition = condition.to(device)
-            with torch.inference_mode(), self._module_on(device) as module:
-                values = module.mean(module.generative(z.to(device), condition))
-        else:
-            with torch.inference_mode():
-                params = self.module_.generative(z, condition)
-                values = self.module_.sample_x(params, generator)
-        return self._to_output(self.schema_.decode(values))
-
     def _draw_generator(self, random_state) -> torch.Generator:
         seed = draw_seeds(
             self.random_state if random_state is None else random_state, 1
@@ -604,7 +363,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         condition = self._condition(y, Z.shape[0], method=method)
         generator = None if return_mean else self._draw_generator(random_state)
         z = torch.as_tensor(Z, dtype=torch.float32)
-        return self._decode(z, condition, return_mean=return_mean, generator=generator)
+        return self._model().decode(
+            z, condition, return_mean=return_mean, generator=generator
+        )
 
     def inverse_transform(self, Z, y=None):
         """Decode latent codes to the decoder's mean E[x | z].
@@ -666,6 +427,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
         n_samples = int(n_samples)
+        model = self._model()
         gen = self._draw_generator(random_state)
         eps = torch.randn(n_samples, self.n_components, generator=gen)
         if y is None and self._is_conditional_fit():
@@ -674,10 +436,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             condition = torch.from_numpy(self._one_hot(index.numpy()))
         else:
             condition = self._condition(y, n_samples, method="sample")
-        with torch.no_grad():
-            cond = None if condition is None else condition.to(eps.dtype)
-            z = self.module_.sample_prior(eps, cond)
-        return self._decode(z, condition, return_mean=return_mean, generator=gen)
+        z = model.sample_prior(eps, condition)
+        return model.decode(z, condition, return_mean=return_mean, generator=gen)
 
     # ------------------------------------------------------------------ latent tools
     def _single_code(self, x, name: str) -> np.ndarray:
@@ -696,8 +456,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             )
         # Float64 whatever the input dtype, so float32 and float64 copies of
         # a row decode identically.
-        _, x, mask = self._encode(x)
-        return self._posterior_mean(x, mask)[0].cpu().numpy().astype(np.float64)
+        model, _, x, mask = self._encode(x)
+        return model.posterior_mean(x, mask)[0]
 
     def interpolate(
         self,
@@ -829,18 +589,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     def score_samples(self, X, y=None):
         """Importance-weighted estimate of log p(x) for each row.
 
-        The estimate is the IWAE bound with ``n_importance_samples`` posterior
-        draws, in nats, for the data in their original units (the
-        standardization's Jacobian is included). Missing entries are
-        marginalized out: a row's score is the log-density of its observed
-        entries. The same draws serve every row, so a row's score does not
-        depend on the other rows, and repeated calls give identical values.
+        The IWAE bound with ``n_importance_samples`` posterior draws, in nats,
+        for the data in their original units (every transformation's
+        Jacobian is included). Missing entries are marginalized out: a row's
+        score is the log-density of its observed entries. The same draws serve
+        every row, so a row's score does not depend on the other rows, and
+        repeated calls give identical values.
 
         For a conditional model, ``y=None`` gives the marginal
-        log p(x) = log sum_c p(c) p(x | c), with p(c) = ``class_prior_`` and
-        one importance-weighted estimate of p(x | c) per class (the cost is
-        ``n_classes`` times that of an unconditional model); with ``y``, the
-        class-conditional log p(x | y).
+        log p(x) = log sum_c p(c) p(x | c), with p(c) = ``class_prior_`` (at
+        ``n_classes`` times the cost); with ``y``, the class-conditional
+        log p(x | y).
 
         Parameters
         ----------
@@ -859,30 +618,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             if y is not None:
                 raise ValueError("y is only accepted by a conditional model.")
             return super().score_samples(X)
-        X, x, mask = self._encode(X)
-        n = x.shape[0]
-        device = x.device
-        eps = self._score_noise().to(device)
+        model, _, x, mask = self._encode(X)
         if y is None:
-            conditions = torch.eye(len(self.classes_), device=device)[:, None, :]
-            log_prior = torch.log(
-                torch.as_tensor(self.class_prior_, dtype=torch.float64, device=device)
-            )[:, None]
-        else:
-            rows = self._condition(y, n, method="score_samples").to(device)
-        parts = []
-        with torch.inference_mode(), self._module_on(device) as module:
-            for sl in gen_batches(n, self._importance_chunk()):
-                m = None if mask is None else mask[sl]
-                if y is not None:
-                    parts.append(module.log_marginal(x[sl], m, eps, rows[sl]))
-                    continue
-                per_class = torch.stack(
-                    [module.log_marginal(x[sl], m, eps, c) for c in conditions]
-                )
-                parts.append(torch.logsumexp(per_class.double() + log_prior, dim=0))
-        log_p = torch.cat(parts).double().cpu().numpy()
-        return log_p - self.schema_.log_det_jacobian(x, mask)
+            return model.log_likelihood(x, mask, class_prior=self.class_prior_)
+        condition = self._condition(y, x.shape[0], method="score_samples")
+        return model.log_likelihood(x, mask, condition=condition)
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X.
@@ -908,37 +648,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         if not self._is_conditional_fit():
             y = None
         return float(np.mean(self.score_samples(X, y=y)))
-
-
-def _resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
-    """``(channels, height, width)`` from the ``image_shape`` parameter."""
-    if image_shape is None:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise ValueError(
-                "architecture='conv' needs image_shape=(height, width) or "
-                f"(channels, height, width): X has {n_features} features, not a "
-                "perfect square, so the image shape cannot be inferred."
-            )
-        return (1, side, side)
-    shape = tuple(image_shape)
-    valid = len(shape) in (2, 3) and all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
-    )
-    if not valid:
-        raise ValueError(
-            "image_shape must be (height, width) or (channels, height, width) "
-            f"with positive integers, got {image_shape!r}."
-        )
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if math.prod(shape) != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} has {math.prod(shape)} pixels, but X "
-            f"has {n_features} features; their numbers must match."
-        )
-    return shape
 
 
 def _sorted_labels(labels) -> np.ndarray:

@@ -1,0 +1,38 @@
+"""The one chunk policy: rows per chunk under a fixed memory budget.
+
+Every pass over many rows (encoding, importance sampling, validation scores,
+closed-form variances, column statistics) works in chunks whose largest
+intermediate tensor holds at most :data:`CHUNK_ELEMENTS` numbers, in the
+style of scikit-learn's ``working_memory``. No torch or sklearn here.
+"""
+
+from __future__ import annotations
+
+#: Numbers in the largest intermediate tensor of one chunk (16 MiB of
+#: float32, 32 MiB of float64).
+CHUNK_ELEMENTS = 1 << 22
+
+
+def rows_per_chunk(width: int, n_draws: int = 1) -> int:
+    """Rows per chunk when each row needs ``n_draws * width`` numbers at once.
+
+    Parameters
+    ----------
+    width : int
+        Numbers per row and draw in the widest intermediate tensor (for a
+        network, its widest layer).
+    n_draws : int, default=1
+        Draws per row processed together (importance samples).
+
+    Returns
+    -------
+    n_rows : int
+        At least 1.
+    """
+    return max(1, CHUNK_ELEMENTS // max(1, int(n_draws) * int(width)))
+
+
+def chunks(n_rows: int, size: int):
+    """Consecutive slices of at most ``size`` rows covering ``range(n_rows)``."""
+    for start in range(0, n_rows, size):
+        yield slice(start, min(start + size, n_rows))

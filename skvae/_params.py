@@ -1,0 +1,246 @@
+"""The parameters every estimator shares: constraints, docs and "auto" rules.
+
+Each estimator declares its own ``__init__`` (scikit-learn reads the
+signature) with its own default values; the meaning of a shared parameter is
+written once here, in :data:`SHARED_DOCS`, and :func:`document` puts it into
+each class docstring with that class's default.
+"""
+
+from __future__ import annotations
+
+import inspect
+from numbers import Integral, Real
+
+import torch
+
+from ._utils import Interval, StrOptions
+
+#: Tables with at least this many rows get the large-table values of the
+#: ``"auto"`` settings (:func:`auto_value`).
+LARGE_TABLE_ROWS = 2000
+#: ``"auto"`` values, (small table, large table).
+AUTO_VALUES = {
+    "learning_rate": (2e-3, 3e-3),
+    "n_train_samples": (20, 10),
+    "refit": (True, False),
+    "validation_samples": (50, 20),
+}
+#: ``batch_size="auto"``: about this many minibatches per epoch, within the
+#: range below.
+AUTO_BATCH_STEPS = 10
+AUTO_BATCH_RANGE = (64, 512)
+
+SHARED_CONSTRAINTS: dict = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "architecture": [StrOptions({"mlp", "conv"})],
+    "image_shape": [None, "array-like"],
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions({"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})],
+    "likelihood": [StrOptions({"auto", "gaussian", "quantile", "bernoulli"}), dict],
+    "handle_unknown": [StrOptions({"error", "missing"})],
+    "standardize": ["boolean"],
+    "beta": [Interval(Real, 0, None, closed="left")],
+    "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+    "n_train_samples": [
+        Interval(Integral, 1, None, closed="left"),
+        StrOptions({"auto"}),
+    ],
+    "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "refit": ["boolean", StrOptions({"auto"})],
+    "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+    "min_variance": [Interval(Real, 0, None, closed="neither")],
+    "gaussian_variance": [StrOptions({"feature", "decoder"})],
+    "variance_update": [StrOptions({"closed_form", "gradient"})],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+def auto_value(name: str, value, n_rows: int):
+    """``value``, or for ``"auto"`` the setting of :data:`AUTO_VALUES` for the size."""
+    if value != "auto":
+        return value
+    return AUTO_VALUES[name][int(n_rows >= LARGE_TABLE_ROWS)]
+
+
+def auto_batch_size(n_rows: int) -> int:
+    """Minibatch size of ``batch_size="auto"`` for ``n_rows`` training rows."""
+    low, high = AUTO_BATCH_RANGE
+    return int(min(max(n_rows // AUTO_BATCH_STEPS, low), high))
+
+
+def batch_size(value, n_rows: int) -> int:
+    """The minibatch size for ``n_rows`` rows: ``"auto"`` resolved, clipped."""
+    size = auto_batch_size(n_rows) if value == "auto" else value
+    return max(1, min(int(size), n_rows))
+
+
+def hidden_sizes(value) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of positive ints.
+
+    Raises
+    ------
+    ValueError
+        If an entry is not a positive integer.
+    """
+    sizes = (value,) if isinstance(value, Integral) else tuple(value)
+    if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must contain positive integers, got {value!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+# ---------------------------------------------------------------------- docs
+SHARED_DOCS: dict[str, str] = {
+    "n_components": """int, default={default}
+    Dimension of the latent space.""",
+    "architecture": """{{"mlp", "conv"}}, default={default}
+    Encoder and decoder networks. ``"mlp"``: fully connected layers of
+    ``hidden_layer_sizes``. ``"conv"``, for images stored as rows of pixels:
+    two 3x3 convolutions with stride 2 (32 and 64 channels) and one linear
+    layer to the latent code, mirrored by transposed convolutions in the
+    decoder; every column must then share one likelihood. Each convolution
+    halves the height and width (rounding up), so any image size works.""",
+    "image_shape": """tuple of int or None, default={default}
+    Shape of one image for ``architecture="conv"``: ``(height, width)``, or
+    ``(channels, height, width)`` for rows that flatten a channels-first
+    array in C order. None means a square single-channel image. Read on the
+    first fit; ignored with ``architecture="mlp"``.""",
+    "hidden_layer_sizes": """tuple of int, default={default}
+    Widths of the encoder's hidden layers; the decoder mirrors them. An empty
+    tuple gives a linear encoder and decoder (probabilistic PCA fitted by
+    variational inference). Not used with ``architecture="conv"``.""",
+    "activation": """{{"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"}}, \
+default={default}
+    Hidden-layer activation.""",
+    "likelihood": """{{"auto", "gaussian", "quantile", "bernoulli"}} or dict, \
+default={default}
+    Observation model of each column. ``"auto"``: numeric columns whose
+    observed values are exactly {{0, 1}} are Bernoulli, other numeric columns
+    Gaussian (on the standardized scale); in a DataFrame, categorical, object
+    and string columns are categorical (softmax over the categories seen in
+    fit, one-hot for the encoder) and bool and two-valued label columns
+    Bernoulli. ``"bernoulli"`` also accepts values in [0, 1] (the term is then
+    the binary cross-entropy). ``"quantile"`` models a Gaussian on each
+    column's normal scores, through a monotone map of up to 1,000 of its
+    quantiles, and decodes back through them: outputs stay within the fit
+    range and values shared by many rows stay shared. A single kind applies
+    to the numeric columns; a dict maps column names (or positions) to kinds,
+    also ``"lognormal"`` (Gaussian on log x, for positive skewed columns)
+    and, for DataFrame columns, ``"categorical"``; unlisted columns are
+    ``"auto"``. Log-likelihoods include the Jacobian of every transformation.
+    On a DataFrame, decoded outputs keep its columns, dtypes and categories.""",
+    "handle_unknown": """{{"error", "missing"}}, default={default}
+    What a category not seen in fit does: raise a ``ValueError``, or count as
+    a missing entry.""",
+    "standardize": """bool, default={default}
+    Whether the Gaussian columns are centered and scaled to unit variance
+    inside the model; outputs and log-likelihoods are in the original units
+    either way. False keeps the columns in their units, for columns that
+    share one (pixels): ``min_variance`` is then a floor in those units.""",
+    "beta": """float, default={default}
+    Weight of the KL term (beta-VAE): larger values give a smoother latent
+    space at the cost of reconstruction.""",
+    "kl_warmup": """int, default={default}
+    Epochs over which the KL weight rises linearly from 0 to ``beta``;
+    stopping rules wait for its end.""",
+    "max_iter": """int, default={default}
+    Maximum number of epochs.""",
+    "batch_size": """int or "auto", default={default}
+    Minibatch size, clipped to the number of training rows. ``"auto"``:
+    about 10 minibatches per epoch, from 64 to 512 rows each.""",
+    "learning_rate": """float or "auto", default={default}
+    Adam step size. ``"auto"``: 2e-3, or 3e-3 from 2,000 rows on.""",
+    "n_train_samples": """int or "auto", default={default}
+    Importance samples per row in the training bound: 1 trains on the ELBO,
+    K > 1 on the tighter importance-weighted bound (MIWAE with missing
+    entries) at about K times the decoder work. ``"auto"``: 20, or 10 from
+    2,000 rows on.""",
+    "trim_fraction": """float in [0, 0.5), default={default}
+    Share of each minibatch's rows with the worst bound left out of the
+    gradient (a trimmed likelihood), so that outliers in the training data
+    shape the model less. 0 trains on every row.""",
+    "early_stopping": """bool, default={default}
+    Hold out ``validation_fraction`` of the data, stop after
+    ``n_iter_no_change`` epochs without an improvement of the validation
+    score by more than ``tol`` and restore the best epoch's weights. What is
+    held out and scored depends on the estimator (see ``validation_scores_``).
+    When False, training stops when the training loss stops improving in the
+    same sense.""",
+    "validation_fraction": """float, default={default}
+    Share of the data held out for early stopping.""",
+    "n_iter_no_change": """int, default={default}
+    Patience in epochs (warm-up epochs not counted). With
+    ``n_iter_no_change >= max_iter`` exactly ``max_iter`` epochs run and no
+    ``ConvergenceWarning`` is raised.""",
+    "tol": """float, default={default}
+    Smallest improvement that resets the patience.""",
+    "refit": """bool or "auto", default={default}
+    With ``early_stopping``: after the epoch count is chosen, train again
+    from the initial weights on all the data for that many epochs (about
+    twice the fit time). ``"auto"``: refit below 2,000 rows.""",
+    "n_importance_samples": """int, default={default}
+    Posterior draws K per row in the importance-weighted estimates
+    (``score_samples``, imputations, explanations). The same draws serve
+    every row, so a row's result does not depend on the other rows.""",
+    "min_variance": """float, default={default}
+    Floor of the Gaussian variances, in standardized units (data units with
+    ``standardize=False``); keeps the density bounded on constant
+    columns.""",
+    "gaussian_variance": """{{"feature", "decoder"}}, default={default}
+    ``"feature"``: one variance per Gaussian column, shared by every row.
+    ``"decoder"``: the decoder outputs a variance next to each mean, so the
+    noise level follows the latent code (twice the Gaussian outputs).""",
+    "variance_update": """{{"gradient", "closed_form"}}, default={default}
+    How the ``"feature"`` variances are learned: by the optimizer's steps,
+    or (``"closed_form"``) also set after every epoch to each column's mean
+    posterior squared residual, their optimum given the network, with one
+    more pass after the last epoch. The closed form fits small tables that
+    gradient steps leave near the start value, but can overfit
+    near-constant columns.""",
+    "device": """str or torch.device, default={default}
+    ``"auto"`` uses CUDA when available, else the CPU; or ``"cpu"``,
+    ``"cuda"``, ``"cuda:1"``, ... The fitted module stays on the CPU between
+    calls, so fitted estimators pickle and load anywhere.""",
+    "random_state": """int, RandomState instance or None, default={default}
+    Seeds initialisation, minibatches, noise and draws. An int makes every
+    result reproducible on the CPU. The global torch and numpy generators
+    are never seeded or consumed.""",
+    "verbose": """int, default={default}
+    0 is silent; 1 shows a progress bar over epochs with the training loss
+    and validation score.""",
+}
+
+_MARKER = "    {shared_parameters}\n"
+
+
+def document(cls: type) -> type:
+    """Put the shared parameters, with ``cls``'s defaults, into its docstring.
+
+    The docstring holds the line ``{shared_parameters}`` (indented four
+    spaces) where they go, in the order of ``cls.__init__``'s signature.
+    """
+    if cls.__doc__ is None or _MARKER not in cls.__doc__:
+        raise ValueError(f"{cls.__name__} docstring lacks the shared marker.")
+    lines = []
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in SHARED_DOCS:
+            text = SHARED_DOCS[name].format(default=_shown(param.default))
+            lines.append(f"{name} : {text}")
+    block = "".join("    " + line + "\n" for line in "\n".join(lines).split("\n"))
+    cls.__doc__ = cls.__doc__.replace(_MARKER, block)
+    return cls
+
+
+def _shown(value) -> str:
+    """A default as numpydoc shows it: strings in double quotes."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
