@@ -9,10 +9,8 @@ columns the model sees, and the decoder condition of each row).
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import replace
-from numbers import Integral
 
 import numpy as np
 import torch
@@ -25,6 +23,7 @@ from . import _params
 from ._data import TabularSchema
 from ._fitted import FittedVAE
 from ._frame import FrameSchema, is_pandas_frame
+from ._images import resolve_image_shape
 from ._likelihoods import make_likelihoods
 from ._module import build_module
 from ._training import (
@@ -69,9 +68,16 @@ class _BaseVAE(BaseEstimator):
     #: Whether the encoder always sees the missingness mask (otherwise only
     #: when the training data have missing entries).
     _always_mask_channel = False
-    #: Names of the training objective and of the validation score, for plots.
-    _objective_name = "negative ELBO"
-    _validation_name = "ELBO"
+    #: How plots label ``loss_curve_`` and ``validation_scores_``: the
+    #: objective's name, the validation curve's name, the sign that turns a
+    #: validation score into it, and the unit of its own y-axis (None: drawn
+    #: on the loss's axes).
+    _curve_labels = {
+        "objective": "negative ELBO",
+        "validation": "negative ELBO",
+        "validation_sign": -1.0,
+        "validation_axis": None,
+    }
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -305,7 +311,7 @@ class _BaseVAE(BaseEstimator):
                 f"Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         if self.n_active_components_ == 0:
             warnings.warn(
@@ -314,7 +320,7 @@ class _BaseVAE(BaseEstimator):
                 "latent codes carry no information about X; try a smaller beta, "
                 "kl_warmup, or more iterations.",
                 PosteriorCollapseWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     # ------------------------------------------------------------------ inference
@@ -377,33 +383,3 @@ class _BaseVAE(BaseEstimator):
         """
         return float(np.mean(self.score_samples(X)))
 
-
-def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
-    """``(channels, height, width)`` from the ``image_shape`` parameter."""
-    if image_shape is None:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise ValueError(
-                "architecture='conv' needs image_shape=(height, width) or "
-                f"(channels, height, width): X has {n_features} features, not a "
-                "perfect square, so the image shape cannot be inferred."
-            )
-        return (1, side, side)
-    shape = tuple(image_shape)
-    valid = len(shape) in (2, 3) and all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
-    )
-    if not valid:
-        raise ValueError(
-            "image_shape must be (height, width) or (channels, height, width) "
-            f"with positive integers, got {image_shape!r}."
-        )
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if math.prod(shape) != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} has {math.prod(shape)} pixels, but X "
-            f"has {n_features} features; their numbers must match."
-        )
-    return shape

@@ -139,8 +139,12 @@ n_active_components_, n_features_in_, feature_names_in_
     _always_mask_channel = True
     _validation_scheme = "entries"
     _weight_average_decay = 0.99
-    _objective_name = "negative MIWAE bound"
-    _validation_name = "imputation RMSE"
+    _curve_labels = {
+        "objective": "negative MIWAE bound",
+        "validation": "imputation RMSE",
+        "validation_sign": -1.0,
+        "validation_axis": "imputation RMSE (standardized units)",
+    }
 
     _parameter_constraints: dict = {
         **_BaseVAE._parameter_constraints,

@@ -261,14 +261,11 @@ def variance_step(
     """Set the shared Gaussian variances to their closed-form optimum.
 
     One pass over the rows with ``n_samples`` importance-weighted draws per
-    row. Every row counts, also under trimmed training: variances fitted to
-    the best-fitting rows alone would shrink epoch after epoch.
+    row (:func:`refit_feature_variances`). Every row counts, also under
+    trimmed training: variances fitted to the best-fitting rows alone would
+    shrink epoch after epoch.
     """
-    likelihoods = module.likelihoods
-    residuals = likelihoods.new_residual_sums()
-    if residuals is None:
-        return
-    x, mask, condition = data.x, data.mask, data.condition
+    x = data.x
     eps = torch.randn(
         (n_samples, x.shape[0], module.n_components),
         generator=generator,
@@ -277,13 +274,41 @@ def variance_step(
     )
     was_training = module.training
     module.eval()
-    for sl in chunks(x.shape[0], rows_per_chunk(module.n_params, n_samples)):
+    refit_feature_variances(
+        module, x, data.mask, eps, data.condition, kl_weight=kl_weight
+    )
+    module.train(was_training)
+
+
+@torch.no_grad()
+def refit_feature_variances(
+    module: VAEModule,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    eps: torch.Tensor,
+    condition: torch.Tensor | None = None,
+    *,
+    kl_weight: float = 1.0,
+) -> bool:
+    """Closed-form update of every shared Gaussian column variance.
+
+    Each variance becomes its column's posterior expected squared residual
+    over the rows, with the K draws in ``eps`` (shape (K, n, n_components))
+    weighted by their self-normalized importance weights; rows go in
+    chunks. Returns whether the module has a shared variance to update.
+    """
+    likelihoods = module.likelihoods
+    residuals = likelihoods.new_residual_sums()
+    if residuals is None:
+        return False
+    size = rows_per_chunk(module.n_params, eps.shape[0])
+    for sl in chunks(x.shape[0], size):
         mb = None if mask is None else mask[sl]
         cb = None if condition is None else condition[sl]
         log_w, params = module.log_weights(x[sl], mb, eps[:, sl], cb, kl_weight)
         likelihoods.add_residuals(residuals, x[sl], mb, params, log_w)
     likelihoods.set_feature_variances(residuals)
-    module.train(was_training)
+    return True
 
 
 # ---------------------------------------------------------------------- validation

@@ -16,7 +16,6 @@ __all__ = [
     "_check_feature_names_in",
     "_fit_context",
     "draw_seeds",
-    "make_generator",
     "resolve_device",
 ]
 
@@ -57,7 +56,3 @@ def draw_seeds(random_state, n: int) -> list[int]:
     rng = check_random_state(random_state)
     return [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n)]
 
-
-def make_generator(seed: int, device: torch.device) -> torch.Generator:
-    """A local torch generator (the global RNG is never seeded)."""
-    return torch.Generator(device=device).manual_seed(int(seed))

@@ -27,8 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseVAE
-from ._imputer import VAEImputer
+from ._images import resolve_image_shape
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -92,33 +91,12 @@ def _first_rows(X: Any, n: int, *, ndim: int = 2) -> Any:
 
 
 def _image_shape(n_features: int, image_shape: Any) -> tuple[int, int]:
-    """Validate ``image_shape`` against ``n_features``, or infer a square."""
-    if image_shape is None:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise ValueError(
-                f"Cannot infer the image shape: {n_features} features is not a "
-                "perfect square. Pass image_shape=(height, width)."
-            )
-        return side, side
-    try:
-        shape = tuple(image_shape)
-    except TypeError:
-        shape = ()
-    if (
-        len(shape) != 2
-        or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in shape)
-        or min(shape) < 1
-    ):
+    """(height, width) of single-channel images of ``n_features`` pixels."""
+    channels, height, width = resolve_image_shape(image_shape, n_features)
+    if channels != 1:
         raise ValueError(
-            f"image_shape must be a pair of positive ints (height, width); got "
-            f"{image_shape!r}."
-        )
-    height, width = int(shape[0]), int(shape[1])
-    if height * width != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} has {height * width} pixels, but the "
-            f"rows have {n_features} features."
+            f"image_shape={image_shape!r} has {channels} channels; the plots show "
+            "single-channel images."
         )
     return height, width
 
@@ -646,17 +624,14 @@ def plot_loss_curve(estimator: BaseEstimator, *, ax: Axes | None = None) -> Axes
     scores = None if scores is None else np.asarray(scores, dtype=float)
     if scores is not None and scores.size == 0:
         scores = None
-    is_imputer = isinstance(estimator, VAEImputer)
-    is_vae = isinstance(estimator, _BaseVAE)
+    labels = getattr(estimator, "_curve_labels", None)
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
     marker = "o" if loss.size < 2 else None
-    if is_imputer:
-        train_label = "training (negative MIWAE bound)"
-        ylabel = "negative MIWAE bound (nats per row)"
-    elif is_vae:
-        train_label, ylabel = "training (negative ELBO)", "negative ELBO (nats per row)"
+    if labels is not None:
+        objective = labels["objective"]
+        train_label, ylabel = f"training ({objective})", f"{objective} (nats per row)"
     else:
         train_label, ylabel = "training loss", "training loss"
     ax.plot(np.arange(1, loss.size + 1), loss, marker=marker, label=train_label)
@@ -667,24 +642,17 @@ def plot_loss_curve(estimator: BaseEstimator, *, ax: Axes | None = None) -> Axes
     if scores is not None:
         epochs = np.arange(1, scores.size + 1)
         marker = "o" if scores.size < 2 else None
-        if is_vae and not is_imputer:
-            ax.plot(
-                epochs,
-                -scores,
-                marker=marker,
-                color="C1",
-                label="validation (negative ELBO)",
-            )
+        if labels is None:
+            values, label, axis = scores, "validation score", "validation score"
         else:
+            values = labels["validation_sign"] * scores
+            label = f"validation {labels['validation']}"
+            axis = labels["validation_axis"]
+        if axis is not None:
             legend_ax = ax.twinx()
-            if is_imputer:
-                values, label = -scores, "validation imputation RMSE"
-                legend_ax.set_ylabel("imputation RMSE (standardized units)")
-            else:
-                values, label = scores, "validation score"
-                legend_ax.set_ylabel("validation score")
-            legend_ax.plot(epochs, values, marker=marker, color="C1", label=label)
-        if is_vae:
+            legend_ax.set_ylabel(axis)
+        legend_ax.plot(epochs, values, marker=marker, color="C1", label=label)
+        if labels is not None:
             best = int(np.argmax(scores)) + 1
             legend_ax.axvline(
                 best, color="0.4", linestyle=":", label=f"best epoch ({best}), kept"

@@ -340,7 +340,7 @@ def test_conditional_on_device(digits, device):
 def test_class_prior_is_learned_and_used_for_sampling(cvae, digits):
     """p(z | y) is a learned Gaussian per class; sample(y=c) draws from it."""
     module = cvae.module_
-    loc = module.prior_loc.detach().numpy()
+    loc = module.latent.prior_loc.detach().numpy()
     assert loc.shape == (10, cvae.n_components)
     # The classes moved apart from the initial N(0, I).
     assert np.abs(loc).max() > 0.1
@@ -350,9 +350,7 @@ def test_class_prior_is_learned_and_used_for_sampling(cvae, digits):
     X, y = digits
     Z = cvae.transform(X)
     centers = np.stack([Z[y == c].mean(0) for c in range(10)])
-    nearest = np.argmin(
-        np.linalg.norm(centers[:, None] - loc[None], axis=-1), axis=1
-    )
+    nearest = np.argmin(np.linalg.norm(centers[:, None] - loc[None], axis=-1), axis=1)
     assert np.mean(nearest == np.arange(10)) >= 0.8
 
 
@@ -360,15 +358,22 @@ def test_class_prior_enters_the_kl_and_the_weights():
     import torch
 
     from skvae._likelihoods import BernoulliLikelihood
-    from skvae._module import VAEModule
+    from skvae._module import build_module
 
-    module = VAEModule(
-        [BernoulliLikelihood(5)], n_components=2, hidden_layer_sizes=(4,),
-        n_conditions=3, generator=torch.Generator().manual_seed(0),
+    module = build_module(
+        [BernoulliLikelihood(5)],
+        n_components=2,
+        hidden_layer_sizes=(4,),
+        n_conditions=3,
+        generator=torch.Generator().manual_seed(0),
     )
     with torch.no_grad():
-        module.prior_loc.copy_(torch.tensor([[1.0, -1.0], [0.0, 2.0], [0.5, 0.5]]))
-        module.prior_logvar.copy_(torch.tensor([[0.3, -0.2], [0.0, 0.1], [1.0, 1.0]]))
+        module.latent.prior_loc.copy_(
+            torch.tensor([[1.0, -1.0], [0.0, 2.0], [0.5, 0.5]])
+        )
+        module.latent.prior_logvar.copy_(
+            torch.tensor([[0.3, -0.2], [0.0, 0.1], [1.0, 1.0]])
+        )
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(4, 5, generator=gen).round()
     cond = torch.eye(3)[[0, 1, 2, 0]]
@@ -376,7 +381,7 @@ def test_class_prior_enters_the_kl_and_the_weights():
     _, kl = module.loss_terms(x, None, noise, cond)
     loc, logvar = module.inference(x)
     q = torch.distributions.Normal(loc, torch.exp(0.5 * logvar))
-    p_loc, p_logvar = module.prior(cond)
+    p_loc, p_logvar = module.latent.prior(cond)
     p = torch.distributions.Normal(p_loc, torch.exp(0.5 * p_logvar))
     torch.testing.assert_close(kl, torch.distributions.kl_divergence(q, p).sum(-1))
     # Importance weights: log p(x|z) + log p(z|y) - log q(z|x).
@@ -384,7 +389,7 @@ def test_class_prior_enters_the_kl_and_the_weights():
     log_w, params = module.log_weights(x, None, eps, cond)
     z = loc + torch.exp(0.5 * logvar) * eps[:, None]
     expected = (
-        module.log_likelihood(params, x)
+        module.likelihoods.log_prob_sum(params, x)
         + p.log_prob(z).sum(-1)
         - q.log_prob(z).sum(-1)
     )

@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from skvae import VAETransformer
 from skvae._likelihoods import BernoulliLikelihood, GaussianLikelihood
-from skvae._module import VAEModule
+from skvae._module import build_module
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning",
@@ -104,7 +104,7 @@ def test_channels_and_odd_sizes(small_digits):
 
 def test_module_layout_for_several_channels():
     # Rows flatten (channels, height, width) arrays; outputs follow that order.
-    module = VAEModule(
+    module = build_module(
         [GaussianLikelihood(3 * 7 * 5)],
         n_components=2,
         mask_channel=True,
@@ -118,7 +118,7 @@ def test_module_layout_for_several_channels():
     params = module.generative(torch.randn(5, 4, 2))
     assert params.shape == (5, 4, 105)
     with pytest.raises(ValueError, match="pixels"):
-        VAEModule([BernoulliLikelihood(10)], 2, image_shape=(3, 3))
+        build_module([BernoulliLikelihood(10)], 2, image_shape=(3, 3))
 
 
 # ---------------------------------------------------------------- validation

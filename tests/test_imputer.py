@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skvae import VAEImputer
 from skvae._likelihoods import GaussianLikelihood
-from skvae._module import VAEModule
+from skvae._module import build_module
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
@@ -142,8 +142,9 @@ def test_refit_auto_follows_table_size():
         random_state=0, batch_size=64, n_train_samples=20, learning_rate=2e-3, **kw
     ).fit(Xm)
     assert not np.array_equal(auto.loss_curve_, small.loss_curve_)
-    assert (auto._train_samples(300), auto._learning_rate(300)) == (20, 2e-3)
-    assert (auto._train_samples(2500), auto._learning_rate(2500)) == (10, 3e-3)
+    for n_rows, samples, rate in [(300, 20, 2e-3), (2500, 10, 3e-3)]:
+        plan = auto._plan(n_rows)
+        assert (plan.n_samples, plan.learning_rate) == (samples, rate)
 
 
 def test_clip_keeps_imputations_in_the_observed_range():
@@ -226,13 +227,13 @@ def test_fully_missing_row_imputed_from_prior(low_rank, low_rank_fit):
 
 def test_missing_entries_do_not_enter_the_likelihood():
     lk = GaussianLikelihood(3)
-    module = VAEModule([lk], n_components=2, hidden_layer_sizes=(8,), mask_channel=True)
+    module = build_module([lk], 2, (8,), mask_channel=True)
     params = torch.randn(4, 3)
     x = torch.randn(4, 3)
     mask = torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 1], [0, 1, 0]]).float()
     other = torch.where(mask.bool(), x, torch.full_like(x, 1e3))
-    a = module.log_likelihood(params, x, mask)
-    b = module.log_likelihood(params, other, mask)
+    a = module.likelihoods.log_prob_sum(params, x, mask)
+    b = module.likelihoods.log_prob_sum(params, other, mask)
     torch.testing.assert_close(a, b)
 
 

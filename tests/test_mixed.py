@@ -507,6 +507,6 @@ def test_numeric_array_path_is_unchanged(gaussian_table):
         warnings.simplefilter("ignore", ConvergenceWarning)
         vae = VAETransformer(2, max_iter=2, random_state=0, **SMALL)
         vae.fit(gaussian_table.astype(np.float32))
-    assert vae._frame is None
+    assert vae._fitted.frame is None
     assert vae.schema_.block_sizes == [6, 0, 0]
     assert vae.sample(2, random_state=0).dtype == np.float32

@@ -127,11 +127,11 @@ def test_trimmed_elbo_ignores_the_worst_rows_of_a_batch():
     import torch
 
     from skvae._likelihoods import GaussianLikelihood
-    from skvae._module import VAEModule
-    from skvae._training import run_epoch
+    from skvae._module import build_module
+    from skvae._training import TrainData, TrainPlan, run_epoch
 
     def gradients(x, trim):
-        module = VAEModule(
+        module = build_module(
             [GaussianLikelihood(3)],
             n_components=2,
             hidden_layer_sizes=(4,),
@@ -141,12 +141,12 @@ def test_trimmed_elbo_ignores_the_worst_rows_of_a_batch():
         run_epoch(
             module,
             optimizer,
-            x,
-            None,
-            batch_size=len(x),
+            TrainData(x),
+            TrainPlan(
+                max_iter=1, batch_size=len(x), learning_rate=0.0, trim_fraction=trim
+            ),
             kl_weight=1.0,
             generator=torch.Generator().manual_seed(1),
-            trim_fraction=trim,
         )
         return torch.cat([p.grad.flatten() for p in module.parameters()])
 
@@ -165,7 +165,7 @@ def test_trim_fraction_is_validated_and_used(cancer_contaminated):
     with pytest.raises(ValueError, match="trim_fraction"):
         VAEOutlierDetector(trim_fraction=0.5, max_iter=2).fit(X)
     det = VAEOutlierDetector(trim_fraction=0.1, max_iter=3, random_state=0).fit(X)
-    assert det._config(len(X)).trim_fraction == 0.1
+    assert det._plan(len(X)).trim_fraction == 0.1
 
 
 # ---------------------------------------------------------------- score_method
@@ -190,11 +190,14 @@ def test_reconstruction_probability_score():
     assert not np.allclose(rec, lik.score_samples(X))
     # Against a direct Monte Carlo mean of log p(x | z).
     x, _ = det.schema_.encode(X[:3])
+    module = det.module_
     with torch.no_grad():
-        loc, logvar = det.module_.inference(x)
-        eps = det._score_noise()
+        loc, logvar = module.inference(x)
+        eps = torch.randn(
+            32, 16, generator=torch.Generator().manual_seed(det._fitted.score_seed)
+        )
         z = loc + torch.exp(0.5 * logvar) * eps[:, None]
-        direct = det.module_.log_likelihood(det.module_.generative(z), x).mean(0)
+        direct = module.likelihoods.log_prob_sum(module.generative(z), x).mean(0)
     expected = direct.double().numpy() - det.schema_.log_det_jacobian(x, None)
     np.testing.assert_allclose(rec[:3], expected, rtol=1e-5)
     # Corrupted rows score lower and are flagged.
@@ -223,7 +226,7 @@ def digit_setups():
 
 
 def _variances(det):
-    return det.module_.shared_variance_columns()[1].detach().numpy()
+    return det.module_.likelihoods.shared_variance_columns()[1].detach().numpy()
 
 
 def test_score_variance_pools_the_fitted_column_variances(digit_setups):

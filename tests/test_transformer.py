@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from skvae import PosteriorCollapseWarning, VAETransformer
+from skvae._params import batch_size
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -190,12 +191,12 @@ def test_scores_do_not_depend_on_other_rows(fitted_digits, digits_split):
 def test_scores_are_computed_in_bounded_chunks(
     fitted_digits, digits_split, monkeypatch
 ):
-    import skvae._base
+    from skvae import _chunks
 
     X = digits_split[1][:100]
     whole = fitted_digits.score_samples(X)
-    monkeypatch.setattr(skvae._base, "_CHUNK_ELEMENTS", 32 * 256 * 7)
-    assert fitted_digits._importance_chunk() == 7
+    monkeypatch.setattr(_chunks, "CHUNK_ELEMENTS", 32 * 256 * 7)
+    assert _chunks.rows_per_chunk(fitted_digits.module_.row_width, 32) == 7
     np.testing.assert_allclose(fitted_digits.score_samples(X), whole, rtol=1e-5)
 
 
@@ -267,7 +268,7 @@ def test_partial_fit_continues(gaussian_table):
         vae.partial_fit(X[:200])
     assert vae.n_iter_ == 3
     assert len(vae.loss_curve_) == 3
-    state = vae._optimizer.state_dict()["state"]
+    state = vae._train_state.optimizer.state_dict()["state"]
     assert state
     assert int(state[0]["step"]) == 3 * 2
     vae.partial_fit(X[200:])
@@ -290,8 +291,8 @@ def test_single_row_and_small_batches_train(gaussian_table):
 )
 def test_auto_batch_size(n_rows, expected):
     """About 10 minibatches per epoch, 64 to 512 rows, never more than n_rows."""
-    assert small(batch_size="auto")._batch_size(n_rows) == expected
-    assert small(batch_size=100)._batch_size(n_rows) == min(100, n_rows)
+    assert batch_size("auto", n_rows) == expected
+    assert batch_size(100, n_rows) == min(100, n_rows)
 
 
 def test_batch_size_rejects_other_strings(gaussian_table):
@@ -400,9 +401,9 @@ def test_complete_data_has_no_mask_channel(gaussian_table):
 
 def test_module_likelihood_ignores_masked_entries():
     from skvae._likelihoods import BernoulliLikelihood, GaussianLikelihood
-    from skvae._module import VAEModule
+    from skvae._module import build_module
 
-    module = VAEModule(
+    module = build_module(
         [GaussianLikelihood(3), BernoulliLikelihood(2)],
         n_components=2,
         mask_channel=True,
@@ -414,12 +415,13 @@ def test_module_likelihood_ignores_masked_entries():
     params = module.generative(torch.randn(4, 2))
     other = x.clone()
     other[:, [1, 4]] = torch.rand(4, 2)
+    likelihoods = module.likelihoods
     torch.testing.assert_close(
-        module.log_likelihood(params, x, mask),
-        module.log_likelihood(params, other, mask),
+        likelihoods.log_prob_sum(params, x, mask),
+        likelihoods.log_prob_sum(params, other, mask),
     )
-    full = module.log_likelihood_columns(params, x)
-    torch.testing.assert_close(module.log_likelihood(params, x), full.sum(-1))
+    full = likelihoods.log_prob(params, x)
+    torch.testing.assert_close(likelihoods.log_prob_sum(params, x), full.sum(-1))
 
 
 # ---------------------------------------------------------------- persistence

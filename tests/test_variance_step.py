@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer, _chunks, _estimates
 from skvae._likelihoods import BernoulliLikelihood, GaussianLikelihood
-from skvae._module import VAEModule
+from skvae._module import build_module
+from skvae._training import refit_feature_variances
 
 
 def _module(masked=False, generator_seed=0):
     gen = torch.Generator().manual_seed(generator_seed)
     likelihoods = [GaussianLikelihood(3, min_variance=1e-3), BernoulliLikelihood(2)]
-    return VAEModule(
+    return build_module(
         likelihoods,
         n_components=2,
         hidden_layer_sizes=(8,),
@@ -52,7 +53,7 @@ def test_single_draw_update_is_the_mean_squared_residual():
         loc, logvar = module.inference(x)
         z = loc + (0.5 * logvar).exp() * eps[0]
         expected = (x[:, :3] - module.generative(z)[:, :3]).square().mean(0)
-    assert module.refit_feature_variances(x, None, eps)
+    assert refit_feature_variances(module, x, None, eps)
     torch.testing.assert_close(module.likelihoods[0].variance(), expected)
 
 
@@ -61,7 +62,7 @@ def test_update_maximizes_the_bound_over_the_variance():
     x = _data()
     eps = torch.randn(1, x.shape[0], 2, generator=torch.Generator().manual_seed(2))
     eps = eps.double()
-    module.refit_feature_variances(x, None, eps)
+    refit_feature_variances(module, x, None, eps)
     lk = module.likelihoods[0]
     best = lk.variance().clone()
 
@@ -90,14 +91,15 @@ def test_masked_entries_are_left_out_and_empty_columns_keep_their_variance():
         loc, logvar = module.inference(x, mask)
         z = loc + (0.5 * logvar).exp() * eps[0]
         resid = (x[:, :3] - module.generative(z)[:, :3]).square()
-    module.refit_feature_variances(x, mask, eps)
+    refit_feature_variances(module, x, mask, eps)
     var = lk.variance()
     torch.testing.assert_close(var[0], resid[1::2, 0].mean())
     torch.testing.assert_close(var[1], torch.tensor(0.3, dtype=torch.float64))
     torch.testing.assert_close(var[2], resid[:, 2].mean())
 
 
-def test_importance_weighted_update_weights_the_draws():
+def test_importance_weighted_update_weights_the_draws(monkeypatch):
+    monkeypatch.setattr(_chunks, "CHUNK_ELEMENTS", 7 * 6 * 6)  # chunks of 6 rows
     module = _module().double().eval()
     x = _data(n=20)
     eps = torch.randn(7, x.shape[0], 2, generator=torch.Generator().manual_seed(4))
@@ -106,18 +108,18 @@ def test_importance_weighted_update_weights_the_draws():
         log_w, params = module.log_weights(x, None, eps)
         w = torch.softmax(log_w, 0)[..., None]
         expected = (w * (x[:, :3] - params[..., :3]).square()).sum(0).mean(0)
-    module.refit_feature_variances(x, None, eps, chunk_elements=7 * 6 * 6)
+    refit_feature_variances(module, x, None, eps)
     torch.testing.assert_close(module.likelihoods[0].variance(), expected)
 
 
 def test_module_without_shared_variance_is_unchanged():
     gen = torch.Generator().manual_seed(0)
-    module = VAEModule(
+    module = build_module(
         [GaussianLikelihood(2, variance="decoder")], 2, (8,), generator=gen
     ).double()
     x = torch.randn(10, 2, dtype=torch.float64)
     before = {k: v.clone() for k, v in module.state_dict().items()}
-    assert not module.refit_feature_variances(x, None, torch.randn(1, 10, 2).double())
+    assert not refit_feature_variances(module, x, None, torch.randn(1, 10, 2).double())
     for key, value in module.state_dict().items():
         torch.testing.assert_close(value, before[key])
 
@@ -205,7 +207,7 @@ def test_training_losses_accumulate_the_residuals():
     mask = (torch.rand(30, 5, generator=gen) > 0.3).double()
     x = x * mask
     noise = torch.randn(30, 2, generator=torch.Generator().manual_seed(6)).double()
-    residuals = module.new_residual_sums()
+    residuals = module.likelihoods.new_residual_sums()
     module.loss_terms(x, mask, noise, None, residuals)
     with torch.no_grad():
         loc, logvar = module.inference(x, mask)
@@ -215,12 +217,12 @@ def test_training_losses_accumulate_the_residuals():
     torch.testing.assert_close(residuals[1], mask[:, :3].sum(0))
     # The K-draw bound accumulates the importance-weighted residuals.
     eps = torch.randn(4, 30, 2, generator=torch.Generator().manual_seed(7)).double()
-    iw = module.new_residual_sums()
+    iw = module.likelihoods.new_residual_sums()
     module.iwae_loss(x, mask, eps, None, 1.0, iw)
     with torch.no_grad():
         log_w, params = module.log_weights(x, mask, eps)
         w = torch.softmax(log_w, 0)[..., None]
-        expected = ((w * (x[:, :3] - params[..., :3]).square()).sum(0) * mask[:, :3])
+        expected = (w * (x[:, :3] - params[..., :3]).square()).sum(0) * mask[:, :3]
     torch.testing.assert_close(iw[0], expected.sum(0))
 
 
@@ -256,27 +258,29 @@ def test_impute_spread_matches_the_weighted_draws():
     x = x * mask
     eps = torch.randn(6, 12, 2, generator=torch.Generator().manual_seed(8)).double()
     with torch.no_grad():
-        mean, spread = module.impute_spread(x, mask, eps)
+        mean, spread = _estimates.impute_spread(module, x, mask, eps)
         log_w, params = module.log_weights(x, mask, eps)
         w = torch.softmax(log_w, 0)[..., None]
         means = module.mean(params)
         expected = (w * (means - mean).square()).sum(0)
-        torch.testing.assert_close(mean, module.impute(x, mask, eps))
+        torch.testing.assert_close(mean, _estimates.impute(module, x, mask, eps))
     torch.testing.assert_close(spread, expected)
     assert bool((spread >= 0).all())
 
 
 def test_shared_variance_columns_and_scaling():
     module = _module().double()
-    columns, variances = module.shared_variance_columns()
+    columns, variances = module.likelihoods.shared_variance_columns()
     torch.testing.assert_close(columns, torch.arange(3))
     lk = module.likelihoods[0]
     lk.set_variance(torch.tensor([0.1, 0.2, 0.4], dtype=torch.float64))
-    module.scale_feature_variances(2.5)
+    module.likelihoods.scale_feature_variances(2.5)
     torch.testing.assert_close(
         lk.variance(), torch.tensor([0.25, 0.5, 1.0], dtype=torch.float64)
     )
-    torch.testing.assert_close(module.shared_variance_columns()[1], lk.variance())
+    torch.testing.assert_close(
+        module.likelihoods.shared_variance_columns()[1], lk.variance()
+    )
 
 
 def _wine_missing(rate=0.3, seed=0):
@@ -306,7 +310,7 @@ def test_imputer_inflates_in_sample_variances_on_held_out_entries():
     # Variances fitted to the training entries understate held-out errors.
     assert 1.0 < factor < 3.0
     calibrated = _coverage(imputer, X, X_missing)
-    imputer.module_.scale_feature_variances(1.0 / factor)
+    imputer.module_.likelihoods.scale_feature_variances(1.0 / factor)
     uncalibrated = _coverage(imputer, X, X_missing)
     assert calibrated > uncalibrated
     assert abs(calibrated - 0.9) < abs(uncalibrated - 0.9)
