@@ -357,8 +357,10 @@ class TabularSchema:
             Bernoulli columns outside [0, 1] or lognormal columns <= 0.
         """
         device = torch.device(device)
-        if not X.flags.writeable:
-            X = X.copy()  # torch.from_numpy warns on read-only arrays
+        if not X.flags.writeable or any(step < 0 for step in X.strides):
+            # torch.from_numpy warns on read-only arrays and rejects negative
+            # strides (a reversed view such as X[::-1]).
+            X = X.copy()
         src = torch.from_numpy(X)
         if (
             self._passthrough

@@ -71,26 +71,12 @@ class VAEModule(nn.Module):
         self.n_conditions = n_conditions
         self.feature_map_size = feature_map_size
         self.image_shape = None if image_shape is None else tuple(image_shape)
-
-    @property
-    def n_components(self) -> int:
-        """Latent dimension."""
-        return self.latent.n_components
-
-    @property
-    def n_params(self) -> int:
-        """Decoder outputs per row."""
-        return self.likelihoods.n_params
-
-    @property
-    def n_columns(self) -> int:
-        """Encoded data columns per row."""
-        return self.likelihoods.n_columns
-
-    @property
-    def n_variables(self) -> int:
-        """Variables (mask columns) per row."""
-        return self.likelihoods.n_variables
+        #: Latent dimension; encoded columns, variables (mask columns) and
+        #: decoder outputs per row.
+        self.n_components = latent.n_components
+        self.n_columns = likelihoods.n_columns
+        self.n_variables = likelihoods.n_variables
+        self.n_params = likelihoods.n_params
 
     @property
     def row_width(self) -> int:

@@ -214,6 +214,8 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
     def predict(self, X):
         """Label rows as inliers (+1) or outliers (-1).
 
+        A row is an outlier when its :meth:`decision_function` is negative.
+
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)

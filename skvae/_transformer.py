@@ -543,14 +543,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         values : array-like of shape (n_values,), default=None
             Values given to that component. None uses
             ``np.linspace(-3, 3, 7)``.
-        y : label, array-like of shape (n_values,) or None, default=None
-            Class(es) for the decoder of a conditional model, where it is
-            required; must be None for an unconditional model.
-        return_mean : bool, default=True
-            Decoder means E[x | z]; False gives draws from p(x | z).
-        random_state : int, RandomState instance or None, default=None
-            Seed of the draws when ``return_mean=False``; None uses the
-            estimator's ``random_state``.
+        y, return_mean, random_state
+            As in :meth:`interpolate` (``y`` of shape (n_values,)).
 
         Returns
         -------
@@ -625,24 +619,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         return model.log_likelihood(x, mask, condition=condition)
 
     def score(self, X, y=None):
-        """Mean log-likelihood estimate of the rows of X.
+        """Mean of :meth:`score_samples` over the rows of X.
 
-        With this as ``score``, model selection tools such as ``GridSearchCV``
-        with no ``scoring`` pick the model with the best held-out likelihood.
+        The held-out log-likelihood that ``GridSearchCV`` with no ``scoring``
+        maximizes. A conditional model given ``y`` averages log p(x | y);
+        without it, and for an unconditional model (which ignores ``y``), the
+        marginal log p(x).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Rows to score; NaN marks a missing entry.
         y : array-like of shape (n_samples,) or None, default=None
-            Ignored by an unconditional model. A conditional model given
-            ``y`` returns the mean of log p(x | y), and without it the mean
-            of the marginal log p(x).
+            Classes of the rows, for a conditional model.
 
         Returns
         -------
         score : float
-            Mean of :meth:`score_samples` over the rows.
+            Mean log-likelihood estimate, in nats per row.
         """
         check_is_fitted(self)
         if not self._is_conditional_fit():
