@@ -96,8 +96,10 @@ class FittedVAE:
         With ``exact`` on the CPU, the block gets a float64 copy of the module
         and inputs: float32 matrix products round differently for different
         batch shapes (about 1e-7), which would make a row's result depend on
-        the rows beside it. Estimates and encodings run exact; decoding runs
-        the module as fitted.
+        the rows beside it. Log-likelihoods, codes and explanations run
+        exact; imputations and decoding run the module as fitted, where such
+        differences are far below what the values are used for (and the
+        float64 copy would cost several times the time).
         """
         module = self.module
         on_device = x.device.type != "cpu"
@@ -193,17 +195,24 @@ class FittedVAE:
         condition: torch.Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
+        exact: bool = True,
     ):
         """Apply one of :data:`ESTIMATES` to the rows in bounded chunks.
 
         With no ``generator`` every row uses the fixed score draws, so its
         result does not depend on the other rows; with one, each row gets
         fresh draws from it (posterior sampling). A ``condition`` of one row
-        applies to every row. Returns the estimate's tensor (or tuple).
+        applies to every row. ``exact``: see :meth:`running`. Returns the
+        estimate's tensor.
         """
         fn = ESTIMATES[estimate]
         K = self.n_importance_samples
-        with self.running(x, mask, condition) as (module, x, mask, condition):
+        with self.running(x, mask, condition, exact=exact) as (
+            module,
+            x,
+            mask,
+            condition,
+        ):
             eps = self.score_noise().to(x)
             extra = {} if generator is None else {"generator": generator}
             parts = []
@@ -269,7 +278,9 @@ class FittedVAE:
         draw from p(x_mis | x_obs) per row.
         """
         estimate = "impute" if generator is None else "sample_missing"
-        values = self.importance_map(x, mask, estimate, generator=generator)
+        values = self.importance_map(
+            x, mask, estimate, generator=generator, exact=False
+        )
         return self.schema.decode(values)
 
     # ------------------------------------------------------------------ variances

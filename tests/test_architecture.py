@@ -99,7 +99,9 @@ def test_estimates_do_not_depend_on_the_chunk_size(table, monkeypatch):
     det = VAEOutlierDetector(2, max_iter=5, **SMALL).fit(table)
     whole = imp.transform(holes), det.feature_log_likelihood(table)
     monkeypatch.setattr(_chunks, "CHUNK_ELEMENTS", 1)  # one row per chunk
-    np.testing.assert_allclose(imp.transform(holes), whole[0], rtol=1e-12)
+    # Imputations run in float32 (rounding differs with the batch shape);
+    # log-likelihoods in float64.
+    np.testing.assert_allclose(imp.transform(holes), whole[0], rtol=1e-5)
     np.testing.assert_allclose(det.feature_log_likelihood(table), whole[1], rtol=1e-12)
 
 
