@@ -126,6 +126,20 @@ class _BaseVAE(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y=None, *, incremental: bool = False, classes=None):
+        """Fit (or, ``incremental``, continue for one epoch) on X.
+
+        Whatever fails leaves the estimator's attributes as they were (a
+        failed epoch of ``partial_fit`` may still have moved the weights).
+        """
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_steps(X, y, incremental=incremental, classes=classes)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_steps(self, X, y, *, incremental: bool, classes):
         device = resolve_device(self.device)
         _params.hidden_sizes(self.hidden_layer_sizes)
         first = not (incremental and hasattr(self, "_fitted"))

@@ -154,3 +154,22 @@ def test_plots_ask_the_estimator_for_their_labels(table):
     np.testing.assert_allclose(
         twin.lines[0].get_ydata(), -np.asarray(imp.validation_scores_)
     )
+
+
+def test_a_failed_fit_leaves_the_fitted_model_unchanged(table):
+    vae = VAETransformer(2, max_iter=3, n_iter_no_change=3, **SMALL).fit(table)
+    before = vae.transform(table), dict(vae.__dict__)
+    # Validation passes, then early stopping finds no row to hold out.
+    vae.set_params(early_stopping=True, validation_fraction=0.01)
+    with pytest.raises(ValueError, match="early_stopping"):
+        vae.fit(table[:20, :3])
+    assert vae.__dict__.keys() == before[1].keys()
+    assert vae.n_features_in_ == 5 and vae.module_ is before[1]["module_"]
+    np.testing.assert_array_equal(vae.transform(table), before[0])
+    holes = table.copy()
+    holes[::3, 0] = np.nan
+    imp = VAEImputer(2, max_iter=3, **SMALL).fit(holes)
+    filled = imp.transform(holes)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        imp.set_params(validation_fraction=0.001).fit(holes[:10])
+    np.testing.assert_array_equal(imp.transform(holes), filled)
