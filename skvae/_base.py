@@ -396,4 +396,3 @@ class _BaseVAE(BaseEstimator):
             Mean of :meth:`score_samples` over the rows.
         """
         return float(np.mean(self.score_samples(X)))
-

@@ -55,4 +55,3 @@ def draw_seeds(random_state, n: int) -> list[int]:
     """``n`` independent int seeds from an sklearn-style ``random_state``."""
     rng = check_random_state(random_state)
     return [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n)]
-

@@ -164,7 +164,8 @@ def test_a_failed_fit_leaves_the_fitted_model_unchanged(table):
     with pytest.raises(ValueError, match="early_stopping"):
         vae.fit(table[:20, :3])
     assert vae.__dict__.keys() == before[1].keys()
-    assert vae.n_features_in_ == 5 and vae.module_ is before[1]["module_"]
+    assert vae.n_features_in_ == 5
+    assert vae.module_ is before[1]["module_"]
     np.testing.assert_array_equal(vae.transform(table), before[0])
     holes = table.copy()
     holes[::3, 0] = np.nan
