@@ -56,10 +56,36 @@ class GaussianLatent(nn.Module):
         loc, logvar = h.chunk(2, dim=-1)
         return loc, logvar.clamp(*LOGVAR_RANGE)
 
-    @staticmethod
-    def std(logvar: torch.Tensor) -> torch.Tensor:
-        """Posterior standard deviations."""
-        return torch.exp(0.5 * logvar)
+    def rsample_kl(
+        self,
+        loc: torch.Tensor,
+        logvar: torch.Tensor,
+        noise: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reparameterized draw per row and its KL(q(z | x) || p(z | y)).
+
+        ``z = loc + std * noise``; the KL in closed form, per row.
+        """
+        std = torch.exp(0.5 * logvar)
+        return loc + std * noise, self.kl(loc, logvar, std, condition)
+
+    def importance_draws(
+        self,
+        loc: torch.Tensor,
+        logvar: torch.Tensor,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """K draws per row with their ``log p(z | y)`` and ``log q(z | x)``.
+
+        ``eps`` has shape (K, 1 or n, n_components); the draws are
+        ``loc + std * eps``, of shape (K, n, n_components). The
+        ``0.5 log 2 pi`` terms are left out of both log-densities (they
+        cancel in importance weights).
+        """
+        z = loc + torch.exp(0.5 * logvar) * eps
+        return z, self.log_prior(z, condition), self.log_posterior(eps, logvar)
 
     # ------------------------------------------------------------------ p(z)
     def prior(

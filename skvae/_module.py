@@ -152,13 +152,12 @@ class VAEModule(nn.Module):
         cost.
         """
         loc, logvar = self.inference(x, mask)
-        std = self.latent.std(logvar)
-        z = loc + std * noise
+        z, kl = self.latent.rsample_kl(loc, logvar, noise, condition)
         params = self.generative(z, condition)
         recon = -self.likelihoods.log_prob_sum(params, x, mask)
         if residuals is not None:
             self.likelihoods.add_residuals(residuals, x, mask, params)
-        return recon, self.latent.kl(loc, logvar, std, condition)
+        return recon, kl
 
     def kl_per_component(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
@@ -203,12 +202,9 @@ class VAEModule(nn.Module):
             logvar = logvar.masked_fill(empty, 0.0)
         if eps.dim() == 2:
             eps = eps[:, None, :]
-        z = loc + self.latent.std(logvar) * eps  # (K, n, d)
-        params = self.generative(z, condition)
+        z, log_pz, log_qz = self.latent.importance_draws(loc, logvar, eps, condition)
+        params = self.generative(z, condition)  # (K, n, n_params)
         log_px = self.likelihoods.log_prob_sum(params, x, mask)
-        # The 0.5 log 2 pi terms of log p(z) and log q(z | x) cancel.
-        log_pz = self.latent.log_prior(z, condition)
-        log_qz = self.latent.log_posterior(eps, logvar)
         if kl_weight == 1.0:
             return log_px + log_pz - log_qz, params
         return log_px + kl_weight * (log_pz - log_qz), params
