@@ -59,6 +59,7 @@ class VAEImputer(TransformerMixin, _BaseVAE):
 
     Parameters
     ----------
+    {n_components}
     missing_values : float, int, str, None or pandas.NA, default=np.nan
         The placeholder of a missing entry. With anything other than NaN, NaN
         in X is an error (as in scikit-learn's imputers); ``None`` or a string

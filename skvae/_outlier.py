@@ -41,6 +41,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
 
     Parameters
     ----------
+    {n_components}
     contamination : "auto" or float in (0, 0.5], default="auto"
         Sets ``offset_``, the threshold of :meth:`predict`. A float is the
         expected share of outliers in the training data: ``offset_`` is that

@@ -226,18 +226,26 @@ _MARKER = "    {shared_parameters}\n"
 def document(cls: type) -> type:
     """Put the shared parameters, with ``cls``'s defaults, into its docstring.
 
-    The docstring holds the line ``{shared_parameters}`` (indented four
-    spaces) where they go, in the order of ``cls.__init__``'s signature.
+    A line ``{name}`` (indented four spaces) in the docstring is replaced by
+    that shared parameter's entry, and the line ``{shared_parameters}`` by
+    the entries of all the others, in the order of ``cls.__init__``'s
+    signature.
     """
-    if cls.__doc__ is None or _MARKER not in cls.__doc__:
+    doc = cls.__doc__
+    if doc is None or _MARKER not in doc:
         raise ValueError(f"{cls.__name__} docstring lacks the shared marker.")
-    lines = []
+    rest = []
     for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name in SHARED_DOCS:
-            text = SHARED_DOCS[name].format(default=_shown(param.default))
-            lines.append(f"{name} : {text}")
-    block = "".join("    " + line + "\n" for line in "\n".join(lines).split("\n"))
-    cls.__doc__ = cls.__doc__.replace(_MARKER, block)
+        if name not in SHARED_DOCS:
+            continue
+        text = SHARED_DOCS[name].format(default=_shown(param.default))
+        entry = "".join(f"    {line}\n" for line in f"{name} : {text}".split("\n"))
+        marker = f"    {{{name}}}\n"
+        if marker in doc:
+            doc = doc.replace(marker, entry)
+        else:
+            rest.append(entry)
+    cls.__doc__ = doc.replace(_MARKER, "".join(rest))
     return cls
 
 

@@ -43,6 +43,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
     Parameters
     ----------
+    {n_components}
     conditional : bool, default=False
         Fit a conditional VAE: ``fit(X, y)`` learns the classes of ``y``; the
         decoder models p(x | z, y) with a learned Gaussian prior p(z | y) per

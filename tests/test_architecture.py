@@ -1,5 +1,6 @@
 """One parameter set, one training plan, one fitted model behind every estimator."""
 
+import inspect
 import re
 import warnings
 
@@ -174,3 +175,12 @@ def test_a_failed_fit_leaves_the_fitted_model_unchanged(table):
     with pytest.raises(ValueError, match="validation_fraction"):
         imp.set_params(validation_fraction=0.001).fit(holes[:10])
     np.testing.assert_array_equal(imp.transform(holes), filled)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_parameters_are_documented_in_signature_order(cls):
+    doc = cls.__doc__
+    section = doc[doc.index("Parameters\n") : doc.index("Attributes\n")]
+    documented = re.findall(r"^    (\w+) : ", section, re.M)
+    signature = list(inspect.signature(cls.__init__).parameters)[1:]
+    assert documented == signature
