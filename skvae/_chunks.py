@@ -13,8 +13,8 @@ from __future__ import annotations
 CHUNK_ELEMENTS = 1 << 22
 
 
-def rows_per_chunk(width: int, n_draws: int = 1) -> int:
-    """Rows per chunk when each row needs ``n_draws * width`` numbers at once.
+def rows_per_chunk(width: int, n_draws: int = 1, live: int = 1) -> int:
+    """Rows per chunk when each row needs ``live * n_draws * width`` numbers.
 
     Parameters
     ----------
@@ -23,13 +23,16 @@ def rows_per_chunk(width: int, n_draws: int = 1) -> int:
         network, its widest layer).
     n_draws : int, default=1
         Draws per row processed together (importance samples).
+    live : int, default=1
+        How many tensors of that size are alive at once (a float64 temporary
+        counts twice).
 
     Returns
     -------
     n_rows : int
         At least 1.
     """
-    return max(1, CHUNK_ELEMENTS // max(1, int(n_draws) * int(width)))
+    return max(1, CHUNK_ELEMENTS // max(1, int(live) * int(n_draws) * int(width)))
 
 
 def chunks(n_rows: int, size: int):

@@ -83,7 +83,8 @@ class ColumnStats:
 
 
 def _row_chunks(X: np.ndarray):
-    for sl in chunks(X.shape[0], rows_per_chunk(X.shape[1])):
+    # A float64 copy of the chunk and about three temporaries of its size.
+    for sl in chunks(X.shape[0], rows_per_chunk(X.shape[1], live=8)):
         yield X[sl].astype(np.float64, copy=False)
 
 

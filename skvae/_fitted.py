@@ -140,7 +140,9 @@ class FittedVAE:
         """Mean KL(q(z_k | x) || N(0, 1)) over the rows, per component."""
         total = torch.zeros(self.n_components, dtype=torch.float64, device=x.device)
         with self.running(x, mask, exact=False) as (module, x, mask, _):
-            for sl in chunks(x.shape[0], rows_per_chunk(module.row_width)):
+            # At the end of fit, beside the encoded training data.
+            size = rows_per_chunk(module.row_width, live=2)
+            for sl in chunks(x.shape[0], size):
                 m = None if mask is None else mask[sl]
                 total += module.kl_per_component(x[sl], m).double().sum(0)
         return (total / x.shape[0]).cpu().numpy()
