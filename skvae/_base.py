@@ -164,6 +164,7 @@ class _BaseVAE(BaseEstimator):
                 fit_dtype=X.dtype,
             )
             self.module_, self.schema_ = self._fitted.module, schema
+            self.column_likelihoods_ = _column_likelihoods(schema, columns, X.shape[1])
             self._train_state = None
         else:
             x, mask = self._fitted.schema.encode(X_model, device)
@@ -237,8 +238,7 @@ class _BaseVAE(BaseEstimator):
             raise ValueError(
                 "architecture='conv' needs one likelihood for every pixel, but "
                 f"likelihood={self.likelihood!r} made {n_gaussian} columns "
-                f"Gaussian and {n_bernoulli} Bernoulli ('auto' makes a "
-                "column Bernoulli only when its values are exactly {0, 1}). Pass "
+                f"Gaussian and {n_bernoulli} Bernoulli. Pass one kind for all: "
                 "likelihood='bernoulli' for pixels in [0, 1], or 'gaussian'."
             )
         return self.image_shape_
@@ -396,3 +396,10 @@ class _BaseVAE(BaseEstimator):
             Mean of :meth:`score_samples` over the rows.
         """
         return float(np.mean(self.score_samples(X)))
+
+
+def _column_likelihoods(schema: TabularSchema, columns, n_features: int) -> np.ndarray:
+    """The likelihood kind of every input column (None where not modelled)."""
+    kinds = np.full(n_features, None, dtype=object)
+    kinds[slice(None) if columns is None else columns] = schema.kinds
+    return kinds

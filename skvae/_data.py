@@ -52,8 +52,6 @@ class ColumnStats:
         Over the observed entries; 0 for an all-missing column.
     min, max : ndarray of shape (n_features,)
         NaN for an all-missing column.
-    binary : ndarray of bool, shape (n_features,)
-        Observed values are exactly {0, 1}, both present.
     """
 
     def __init__(self, X: np.ndarray) -> None:
@@ -62,14 +60,12 @@ class ColumnStats:
         total = np.zeros(p)
         lo = np.full(p, np.nan)
         hi = np.full(p, np.nan)
-        only01 = np.ones(p, dtype=bool)
         for chunk in _row_chunks(X):
             observed = ~np.isnan(chunk)
             count += observed.sum(0)
             total += np.where(observed, chunk, 0.0).sum(0)
             lo = np.fmin(lo, np.fmin.reduce(chunk, axis=0))
             hi = np.fmax(hi, np.fmax.reduce(chunk, axis=0))
-            only01 &= np.all((chunk == 0) | (chunk == 1) | ~observed, axis=0)
         if np.any(np.abs(np.concatenate([lo, hi])) > _FLOAT32_MAX):
             raise ValueError(_TOO_LARGE)
         mean = np.divide(total, count, out=np.zeros(p), where=count > 0)
@@ -79,7 +75,6 @@ class ColumnStats:
             squares += np.einsum("ij,ij->j", dev, dev)
         self.std = np.sqrt(np.divide(squares, count, out=np.zeros(p), where=count > 0))
         self.count, self.mean, self.min, self.max = count, mean, lo, hi
-        self.binary = only01 & (lo == 0) & (hi == 1)
 
 
 def _row_chunks(X: np.ndarray):
@@ -89,18 +84,19 @@ def _row_chunks(X: np.ndarray):
 
 
 def resolve_kinds(
-    binary: np.ndarray,
+    n_features: int,
     likelihood: str | Mapping,
     feature_names: Sequence[str] | None,
 ) -> list[str]:
-    """Likelihood kind of each column.
+    """Likelihood kind of each numeric column.
 
-    ``"auto"`` gives Bernoulli to columns whose observed values are exactly
-    {0, 1} (``binary``) and Gaussian to the rest. A mapping assigns kinds
-    (:data:`COLUMN_KINDS` or ``"auto"``) by column name (or integer
-    position); unlisted columns get ``"auto"``.
+    ``"auto"`` gives every numeric column a Gaussian: a column is never made
+    Bernoulli by the values it happened to take in fit, so any finite value
+    is valid later (label columns are decided by their DataFrame dtype,
+    before this). A mapping assigns kinds (:data:`COLUMN_KINDS` or
+    ``"auto"``) by column name (or integer position); unlisted columns get
+    ``"auto"``.
     """
-    n_features = binary.shape[0]
     kinds: list[str | None] = [None] * n_features
     if isinstance(likelihood, str):
         if likelihood != "auto":
@@ -121,8 +117,7 @@ def resolve_kinds(
                 )
             kinds[j] = None if kind == "auto" else kind
     return [
-        k if k is not None else ("bernoulli" if binary[j] else "gaussian")
-        for j, k in enumerate(kinds)
+        k if k is not None else "gaussian" for k in kinds
     ]
 
 
@@ -277,7 +272,7 @@ class TabularSchema:
         missing-entry fill is still the column mean.
         """
         stats = ColumnStats(X)
-        kinds = resolve_kinds(stats.binary, likelihood, feature_names)
+        kinds = resolve_kinds(X.shape[1], likelihood, feature_names)
         kind_arr = np.asarray(kinds, dtype=object)
         names = list(feature_names) if feature_names is not None else None
         n_categories = dict(n_categories or {})
@@ -578,7 +573,6 @@ def _raise_bernoulli_range(columns, when: str, names=None) -> None:
     raise ValueError(
         f"Columns modelled as Bernoulli need values in [0, 1]; column(s) "
         f"{which[:10]} have values "
-        f"outside that range at {when}. ('auto' makes a column Bernoulli when "
-        "its training values are exactly {0, 1}.) Scale the data to [0, 1] or "
-        "pass likelihood='gaussian' (or a dict per column)."
+        f"outside that range at {when}. Scale the data to [0, 1], or pass "
+        "likelihood='auto' or 'gaussian' (or a dict per column)."
     )

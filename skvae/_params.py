@@ -124,9 +124,10 @@ default={default}
     Hidden-layer activation.""",
     "likelihood": """{{"auto", "gaussian", "quantile", "bernoulli"}} or dict, \
 default={default}
-    Observation model of each column. ``"auto"``: numeric columns whose
-    observed values are exactly {{0, 1}} are Bernoulli, other numeric columns
-    Gaussian (on the standardized scale); in a DataFrame, categorical, object
+    Observation model of each column; the fitted choice is
+    ``column_likelihoods_``. ``"auto"`` decides by dtype: numeric columns are
+    Gaussian (on the standardized scale), whatever values they took in fit,
+    so any finite value is valid later; in a DataFrame, categorical, object
     and string columns are categorical (softmax over the categories seen in
     fit, one-hot for the encoder) and bool and two-valued label columns
     Bernoulli. ``"bernoulli"`` also accepts values in [0, 1] (the term is then

@@ -58,6 +58,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         The fitted torch module (on the CPU, in eval mode).
     schema_ : TabularSchema
         Column kinds and scaling learned from the training data.
+    column_likelihoods_ : ndarray of object, shape (n_features_in_,)
+        The likelihood kind of each input column: ``"gaussian"``,
+        ``"quantile"``, ``"lognormal"``, ``"bernoulli"`` or ``"categorical"``
+        (see ``likelihood``).
     n_iter_ : int
         Number of epochs run.
     loss_curve_ : list of float

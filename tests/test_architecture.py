@@ -184,3 +184,17 @@ def test_parameters_are_documented_in_signature_order(cls):
     documented = re.findall(r"^    (\w+) : ", section, re.M)
     signature = list(inspect.signature(cls.__init__).parameters)[1:]
     assert documented == signature
+
+
+def test_column_likelihoods_name_every_input_column(table):
+    holes = table.copy()
+    holes[:, 2] = np.nan  # empty: not modelled
+    holes[::4, 0] = np.nan
+    imp = VAEImputer(2, max_iter=2, early_stopping=False, **SMALL).fit(holes)
+    assert (
+        imp.column_likelihoods_.tolist() == ["gaussian"] * 2 + [None] + ["gaussian"] * 2
+    )
+    vae = VAETransformer(
+        2, likelihood={4: "quantile"}, max_iter=2, n_iter_no_change=2, **SMALL
+    ).fit(table)
+    assert vae.column_likelihoods_.tolist() == ["gaussian"] * 4 + ["quantile"]

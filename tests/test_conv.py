@@ -151,10 +151,12 @@ def test_invalid_architecture(small_digits):
 
 
 def test_mixed_likelihoods_are_rejected(small_digits):
-    X_binary = (small_digits[0] > 0.5).astype(float)  # constant columns stay Gaussian
+    X_binary = (small_digits[0] > 0.5).astype(float)
     with pytest.raises(ValueError, match="one likelihood for every pixel"):
-        conv(likelihood="auto").fit(X_binary)
+        conv(likelihood={0: "bernoulli"}).fit(X_binary)
     conv(likelihood="bernoulli", max_iter=1).fit(X_binary)
+    auto = conv(likelihood="auto", max_iter=1).fit(X_binary)
+    assert set(auto.column_likelihoods_) == {"gaussian"}
 
 
 def test_gaussian_likelihood(small_digits):

@@ -15,8 +15,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 def test_pipeline_with_classifier(digits_split):
     X_train, X_test, y_train, y_test = digits_split
-    # MinMaxScaler maps 2-valued training columns to exactly {0, 1}, which
-    # likelihood="auto" would model as Bernoulli; these pixels are not binary.
     vae = VAETransformer(
         n_components=8, likelihood="gaussian", max_iter=30, random_state=0
     )

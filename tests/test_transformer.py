@@ -332,14 +332,34 @@ def test_verbose_shows_validation(gaussian_table, capsys):
 
 
 # ---------------------------------------------------------------- likelihoods
-def test_auto_likelihood_detects_binary_columns(gaussian_table):
+def test_auto_likelihood_never_guesses_bernoulli_from_values(gaussian_table):
+    """A numeric column that took only 0 and 1 in fit accepts any value later."""
     X = gaussian_table[:, :3].copy()
     X[:, 1] = X[:, 1] > np.median(X[:, 1])
     vae = small().fit(X)
-    assert vae.schema_.kinds == ["gaussian", "bernoulli", "gaussian"]
-    assert set(np.unique(vae.sample(50)[:, 1])) <= {0.0, 1.0}
-    forced = small(likelihood={1: "gaussian"}).fit(X)
-    assert forced.schema_.kinds == ["gaussian"] * 3
+    assert vae.column_likelihoods_.tolist() == ["gaussian"] * 3
+    X_new = X[:5].copy()
+    X_new[:, 1] = [0.5, 2.0, -1.0, 16.0, 1.0]
+    assert np.isfinite(vae.transform(X_new)).all()
+    scores = vae.score_samples(X_new)
+    assert np.isfinite(scores).all()
+    assert scores[3] < scores[4]  # far out of range: a low likelihood
+    forced = small(likelihood={1: "bernoulli"}).fit(X)
+    assert forced.column_likelihoods_.tolist() == ["gaussian", "bernoulli", "gaussian"]
+    assert set(np.unique(forced.sample(50)[:, 1])) <= {0.0, 1.0}
+
+
+def test_default_transformer_on_raw_digits_any_split():
+    """Pixels that happen to be 0/16 in a training split are not binary."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    for seed in range(3):
+        X_train, X_test = train_test_split(X / 16, test_size=0.3, random_state=seed)
+        vae = small(max_iter=2, n_iter_no_change=2).fit(X_train)
+        assert set(vae.column_likelihoods_) == {"gaussian"}
+        assert vae.transform(X_test).shape == (len(X_test), 2)
 
 
 def test_bernoulli_images(digits_split):
@@ -500,7 +520,7 @@ def test_bernoulli_range_checked(gaussian_table):
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         small(likelihood="bernoulli").fit(gaussian_table)
     X = (gaussian_table[:, :2] > 0).astype(float)
-    vae = small().fit(X)
+    vae = small(likelihood="bernoulli").fit(X)
     with pytest.raises(ValueError, match=r"column\(s\) \[0, 1\]"):
         vae.transform(X + 1)
 
