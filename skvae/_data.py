@@ -116,9 +116,37 @@ def resolve_kinds(
                     f"{COLUMN_KINDS + ('auto',)}, got {kind!r}."
                 )
             kinds[j] = None if kind == "auto" else kind
-    return [
-        k if k is not None else "gaussian" for k in kinds
-    ]
+    return [k if k is not None else "gaussian" for k in kinds]
+
+
+#: ``standardize="auto"``: numeric columns share one unit (pixels) when at
+#: least half of the non-constant ones have at least this share of their
+#: observed values at the matrix's overall minimum or maximum (background
+#: and saturated ink), which a table of different quantities, or one
+#: min-max scaled per column, does not have.
+ONE_UNIT_EXTREME_SHARE = 0.1
+
+
+def shares_one_unit(X: np.ndarray, stats: ColumnStats, columns: np.ndarray) -> bool:
+    """Whether the columns of ``X`` (at ``columns`` of ``stats``) share one unit.
+
+    True for image-like matrices: most columns reach the overall minimum
+    and maximum often (see :data:`ONE_UNIT_EXTREME_SHARE`).
+    """
+    if X.shape[1] < 2:
+        return False
+    lo, hi = stats.min[columns], stats.max[columns]
+    if np.isnan(lo).all():
+        return False
+    low, high = np.nanmin(lo), np.nanmax(hi)
+    varying = np.flatnonzero(hi > lo)
+    if high <= low or varying.size < 2:
+        return False
+    extreme = np.zeros(X.shape[1])
+    for chunk in _row_chunks(X):
+        extreme += ((chunk == low) | (chunk == high)).sum(0)
+    share = extreme[varying] / np.maximum(stats.count[columns][varying], 1)
+    return bool(np.mean(share >= ONE_UNIT_EXTREME_SHARE) >= 0.5)
 
 
 class QuantileMap:
@@ -195,6 +223,10 @@ class TabularSchema:
         Categorical columns hold integer codes in ``[0, n_categories)``.
     """
 
+    #: Whether the Gaussian columns kept one common unit (not standardized
+    #: per column).
+    common_scale = False
+
     def __init__(
         self,
         kinds: list[str],
@@ -261,7 +293,7 @@ class TabularSchema:
         likelihood: str | Mapping = "auto",
         feature_names: Sequence[str] | None = None,
         n_categories: Mapping[int, int] | None = None,
-        standardize: bool = True,
+        standardize: bool | str = True,
     ) -> TabularSchema:
         """Learn column kinds and standardization from ``X`` (NaN = missing).
 
@@ -269,7 +301,11 @@ class TabularSchema:
         number of categories; such columns hold integer codes. With
         ``standardize=False`` the Gaussian columns keep their units (zero
         center, unit scale; lognormal columns are still logged); the
-        missing-entry fill is still the column mean.
+        missing-entry fill is still the column mean. ``"auto"``: when the
+        Gaussian columns share one unit (:func:`shares_one_unit`), they keep
+        it, divided by their common range (so the result does not depend on
+        the unit); otherwise each is standardized. ``common_scale`` records
+        whether the columns kept one unit.
         """
         stats = ColumnStats(X)
         kinds = resolve_kinds(X.shape[1], likelihood, feature_names)
@@ -311,8 +347,19 @@ class TabularSchema:
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         scale = np.where(std > tiny, std, 1.0)
         gauss_fill = np.zeros_like(mean)
+        plain = kind_arr[gauss] == "gaussian"
+        if standardize == "auto":
+            cols = np.flatnonzero(gauss)
+            unit = plain.all() and shares_one_unit(X[:, cols], stats, cols)
+            standardize = not unit
+            width = 1.0
+            if unit:
+                width = np.nanmax(stats.max[cols]) - np.nanmin(stats.min[cols])
+        else:
+            width = 1.0
         if not standardize:
-            gauss_fill, mean, scale = mean, np.zeros_like(mean), np.ones_like(mean)
+            gauss_fill = mean / width
+            mean, scale = np.zeros_like(mean), np.full_like(mean, width)
         p = np.where(stats.count[bern] > 0, stats.mean[bern], 0.5)
         freqs = [
             _frequencies(X[:, j], k)
@@ -321,7 +368,9 @@ class TabularSchema:
             )
         ]
         fill = np.concatenate([gauss_fill, p, *freqs])
-        return cls(kinds, mean, scale, fill, sizes, quantile_maps)
+        schema = cls(kinds, mean, scale, fill, sizes, quantile_maps)
+        schema.common_scale = not standardize
+        return schema
 
     @property
     def n_features(self) -> int:

@@ -61,9 +61,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         fitted on a few hundred images trust pixels that were blank in every
         training image too much, so a single stray stroke outweighs the shape
         of the digit; per-column variances are what a table of different
-        quantities needs. ``"auto"`` is ``"shared"`` with
-        ``standardize=False`` (columns in one unit) and ``"feature"``
-        otherwise. No effect with ``gaussian_variance="decoder"``.
+        quantities needs. ``"auto"`` is ``"shared"`` when the columns
+        kept one unit (``standardize=False``, or ``"auto"`` on an image-like
+        matrix) and ``"feature"`` otherwise. No effect with
+        ``gaussian_variance="decoder"``.
     {shared_parameters}
 
     Attributes
@@ -86,10 +87,10 @@ feature_names_in_
     trimmed likelihood (``trim_fraction=0.1``), so that anomalies shape the
     model less; a smaller network and fewer epochs, which memorize less of a
     few hundred rows; closed-form variances, so a deviation in a column the
-    model predicts well counts for more. For images pass
-    ``standardize=False``: the pixels keep their common unit and the scores
-    use one pooled noise variance. ``benchmarks/bench_anomaly.py`` compares
-    it with scikit-learn's and PyOD's detectors.
+    model predicts well counts for more. On images (``standardize="auto"``
+    recognizes them) the pixels keep their common unit and the scores use
+    one pooled noise variance. ``benchmarks/bench_anomaly.py`` compares it
+    with scikit-learn's and PyOD's detectors.
     """
 
     _parameter_constraints: dict = {
@@ -115,7 +116,7 @@ feature_names_in_
         activation="relu",
         likelihood="auto",
         handle_unknown="error",
-        standardize=True,
+        standardize="auto",
         beta=1.0,
         kl_warmup=0,
         max_iter=100,
@@ -140,7 +141,7 @@ feature_names_in_
 
     def _pools_variance(self) -> bool:
         if self.score_variance == "auto":
-            return not self.standardize
+            return self._fitted.schema.common_scale
         return self.score_variance == "shared"
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -38,7 +38,7 @@ SHARED_CONSTRAINTS: dict = {
     "activation": [StrOptions({"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})],
     "likelihood": [StrOptions({"auto", "gaussian", "quantile", "bernoulli"}), dict],
     "handle_unknown": [StrOptions({"error", "missing"})],
-    "standardize": ["boolean"],
+    "standardize": ["boolean", StrOptions({"auto"})],
     "beta": [Interval(Real, 0, None, closed="left")],
     "kl_warmup": [Interval(Integral, 0, None, closed="left")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -143,11 +143,17 @@ default={default}
     "handle_unknown": """{{"error", "missing"}}, default={default}
     What a category not seen in fit does: raise a ``ValueError``, or count as
     a missing entry.""",
-    "standardize": """bool, default={default}
+    "standardize": """bool or "auto", default={default}
     Whether the Gaussian columns are centered and scaled to unit variance
     inside the model; outputs and log-likelihoods are in the original units
     either way. False keeps the columns in their units, for columns that
-    share one (pixels): ``min_variance`` is then a floor in those units.""",
+    share one (pixels): ``min_variance`` is then a floor in those units.
+    ``"auto"`` reads the data: a matrix whose columns share one unit and
+    range (most columns often at its overall minimum or maximum, as pixels
+    are) keeps its unit, divided by its overall range, so that results do
+    not depend on the unit (pixels in [0, 1] or 0..255 give the same model,
+    and log-likelihoods that differ by the Jacobian); any other table is
+    standardized per column.""",
     "beta": """float, default={default}
     Weight of the KL term (beta-VAE): larger values give a smoother latent
     space at the cost of reconstruction.""",

@@ -239,10 +239,13 @@ def test_score_variance_pools_the_fitted_column_variances(digit_setups):
     # The same training run; "shared" gives every pixel the mean variance.
     assert v_feature.std() > 0.1 * v_feature.mean()
     np.testing.assert_allclose(v_shared, v_feature.mean(), rtol=1e-5)
-    # "auto" pools in data units (standardize=False) and not otherwise.
+    # "auto" pools when the pixels keep their unit (standardize=False, or
+    # "auto" on images) and not when they are standardized.
     auto_px = VAEOutlierDetector(standardize=False, **kw).fit(X)
     np.testing.assert_allclose(_variances(auto_px), v_shared)
-    auto_std = VAEOutlierDetector(**kw).fit(X)
+    auto_auto = VAEOutlierDetector(**kw).fit(X)
+    np.testing.assert_allclose(_variances(auto_auto), v_shared)
+    auto_std = VAEOutlierDetector(standardize=True, **kw).fit(X)
     assert np.ptp(_variances(auto_std)) > 0
     with pytest.raises(ValueError, match="score_variance"):
         VAEOutlierDetector(score_variance="pooled", max_iter=1).fit(X)
@@ -302,3 +305,39 @@ def test_pooled_variance_forgives_a_stray_pixel(digit_setups, fitted_digits):
     assert shared.score_samples(stray).min() > np.median(
         shared.score_samples(anomalies)
     )
+
+
+# ---------------------------------------------------------------- standardize
+def test_auto_standardize_reads_images_and_tables():
+    from sklearn.datasets import load_breast_cancer, load_digits, load_iris
+    from sklearn.preprocessing import MinMaxScaler
+
+    from skvae._data import TabularSchema
+
+    X, y = load_digits(return_X_y=True)
+    cancer = load_breast_cancer().data
+    images = [X, X / 16, X[y == 4], (X > 8).astype(float)]
+    tables = [cancer, MinMaxScaler().fit_transform(cancer), load_iris().data]
+    for A in images:
+        assert TabularSchema.fit(A, standardize="auto").common_scale
+    for A in tables:
+        assert not TabularSchema.fit(A, standardize="auto").common_scale
+    # A table is standardized per column, as with standardize=True.
+    auto = TabularSchema.fit(cancer, standardize="auto")
+    np.testing.assert_array_equal(auto.scale, TabularSchema.fit(cancer).scale)
+
+
+def test_results_do_not_depend_on_the_pixel_unit(digit_setups):
+    """Pixels in [0, 1] and in 0..16: the same ranking; log-likelihoods that
+    differ by the Jacobian of the unit, log 16 per pixel."""
+    X, is_outlier = digit_setups[1]
+    kw = dict(max_iter=20, random_state=0)
+    unit = VAEOutlierDetector(**kw).fit(X)
+    raw = VAEOutlierDetector(**kw).fit(X * 16)
+    assert unit._fitted.schema.common_scale
+    s_unit, s_raw = unit.score_samples(X), raw.score_samples(X * 16)
+    np.testing.assert_allclose(s_unit - s_raw, X.shape[1] * np.log(16), atol=1e-3)
+    assert roc_auc_score(is_outlier, -s_unit) == roc_auc_score(is_outlier, -s_raw)
+    # In [0, 1] the range is 1: "auto" is the model in pixel units.
+    px = VAEOutlierDetector(standardize=False, **kw).fit(X)
+    np.testing.assert_array_equal(px.score_samples(X), s_unit)
