@@ -276,7 +276,9 @@ class _BaseVAE(BaseEstimator):
         n_train = n_rows
         if early and self._validation_scheme == "rows":
             n_train = max(1, n_rows - int(round(self.validation_fraction * n_rows)))
-        closed_form = self.variance_update == "closed_form"
+        closed_form = self.variance_update == "closed_form" or (
+            self.variance_update == "auto" and not self._fitted.schema.image_like
+        )
         return TrainPlan(
             max_iter=1 if incremental else self.max_iter,
             batch_size=_params.batch_size(self.batch_size, n_train),

@@ -224,8 +224,9 @@ class TabularSchema:
     """
 
     #: Whether the Gaussian columns kept one common unit (not standardized
-    #: per column).
+    #: per column), and whether they look like one (:func:`shares_one_unit`).
     common_scale = False
+    image_like = False
 
     def __init__(
         self,
@@ -348,15 +349,13 @@ class TabularSchema:
         scale = np.where(std > tiny, std, 1.0)
         gauss_fill = np.zeros_like(mean)
         plain = kind_arr[gauss] == "gaussian"
+        cols = np.flatnonzero(gauss)
+        unit = bool(plain.all()) and shares_one_unit(X[:, cols], stats, cols)
+        width = 1.0
         if standardize == "auto":
-            cols = np.flatnonzero(gauss)
-            unit = plain.all() and shares_one_unit(X[:, cols], stats, cols)
             standardize = not unit
-            width = 1.0
             if unit:
                 width = np.nanmax(stats.max[cols]) - np.nanmin(stats.min[cols])
-        else:
-            width = 1.0
         if not standardize:
             gauss_fill = mean / width
             mean, scale = np.zeros_like(mean), np.full_like(mean, width)
@@ -370,6 +369,7 @@ class TabularSchema:
         fill = np.concatenate([gauss_fill, p, *freqs])
         schema = cls(kinds, mean, scale, fill, sizes, quantile_maps)
         schema.common_scale = not standardize
+        schema.image_like = unit
         return schema
 
     @property

@@ -57,7 +57,7 @@ SHARED_CONSTRAINTS: dict = {
     "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
     "min_variance": [Interval(Real, 0, None, closed="neither")],
     "gaussian_variance": [StrOptions({"feature", "decoder"})],
-    "variance_update": [StrOptions({"closed_form", "gradient"})],
+    "variance_update": [StrOptions({"auto", "closed_form", "gradient"})],
     "device": [str, torch.device],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -207,13 +207,16 @@ default={default}
     ``"feature"``: one variance per Gaussian column, shared by every row.
     ``"decoder"``: the decoder outputs a variance next to each mean, so the
     noise level follows the latent code (twice the Gaussian outputs).""",
-    "variance_update": """{{"gradient", "closed_form"}}, default={default}
+    "variance_update": """{{"auto", "gradient", "closed_form"}}, default={default}
     How the ``"feature"`` variances are learned: by the optimizer's steps,
     or (``"closed_form"``) also set after every epoch to each column's mean
     posterior squared residual, their optimum given the network, with one
     more pass after the last epoch. The closed form fits small tables that
     gradient steps leave near the start value, but can overfit
-    near-constant columns.""",
+    near-constant columns: a pixel blank in almost every training image gets
+    a variance near the floor, and a rare stroke there in new data scores
+    very low. ``"auto"``: the closed form, except for image-like matrices
+    (see ``standardize``), which get gradient steps.""",
     "device": """str or torch.device, default={default}
     ``"auto"`` uses CUDA when available, else the CPU; or ``"cpu"``,
     ``"cuda"``, ``"cuda:1"``, ... The fitted module stays on the CPU between

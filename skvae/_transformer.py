@@ -175,7 +175,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         n_importance_samples=32,
         min_variance=1e-3,
         gaussian_variance="feature",
-        variance_update="gradient",
+        variance_update="auto",
         device="auto",
         random_state=None,
         verbose=0,
