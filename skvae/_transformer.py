@@ -427,11 +427,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             Generated rows, in the container of the fit input.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
-            raise ValueError(f"n_samples must be an int, got {n_samples!r}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-        n_samples = int(n_samples)
+        n_samples = _int_in_range(n_samples, "n_samples", 1)
         model = self._model()
         gen = self._draw_generator(random_state)
         eps = torch.randn(n_samples, self.n_components, generator=gen)
@@ -502,13 +498,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             Decoded rows along the path, in the container of the fit input.
         """
         check_is_fitted(self)
-        if not isinstance(n_steps, Integral) or isinstance(n_steps, bool):
-            raise ValueError(f"n_steps must be an int, got {n_steps!r}.")
-        if n_steps < 2:
-            raise ValueError(
-                f"n_steps must be >= 2 (the path includes both endpoints), got "
-                f"{n_steps}."
-            )
+        n_steps = _int_in_range(
+            n_steps, "n_steps", 2, why=" (the path includes both endpoints)"
+        )
         z_start = self._single_code(x_start, "x_start")
         z_end = self._single_code(x_end, "x_end")
         Z = np.linspace(z_start, z_end, int(n_steps))
@@ -557,13 +549,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             One decoded row per value, in the container of the fit input.
         """
         check_is_fitted(self)
-        if not isinstance(dimension, Integral) or isinstance(dimension, bool):
-            raise ValueError(f"dimension must be an int, got {dimension!r}.")
-        if not 0 <= dimension < self.n_components:
-            raise ValueError(
-                f"dimension must be in [0, {self.n_components}) for this model "
-                f"with n_components={self.n_components}; got {dimension}."
-            )
+        dimension = _int_in_range(
+            dimension,
+            "dimension",
+            0,
+            self.n_components - 1,
+            why=f" for this model with n_components={self.n_components}",
+        )
         values = TRAVERSE_VALUES if values is None else values
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 1 or values.shape[0] < 1:
@@ -647,6 +639,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         if not self._is_conditional_fit():
             y = None
         return float(np.mean(self.score_samples(X, y=y)))
+
+
+def _int_in_range(value, name: str, low: int, high: int | None = None, why=""):
+    """``value`` as an int in ``[low, high]``, or a ValueError naming it."""
+    if not isinstance(value, Integral) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an int, got {value!r}.")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high + 1})"
+        raise ValueError(f"{name} must be {bounds}{why}, got {value}.")
+    return int(value)
 
 
 def _sorted_labels(labels) -> np.ndarray:
