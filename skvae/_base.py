@@ -9,6 +9,7 @@ columns the model sees, and the decoder condition of each row).
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import replace
 
@@ -63,8 +64,12 @@ class _BaseVAE(BaseEstimator):
     #: How early stopping validates: "rows" (held-out rows' ELBO) or
     #: "entries" (held-out observed entries' imputation error).
     _validation_scheme = "rows"
-    #: Decay of the moving average of the weights kept in training (0: none).
-    _weight_average_decay = 0.0
+    #: Whether ``early_stopping="auto"`` may hold out data.
+    _auto_early_stopping = True
+    #: Decay of the moving average of the weights kept in training (0: none):
+    #: validation scores and the fitted model use the averaged weights, which
+    #: do not jump from epoch to epoch as the last step's weights do.
+    _weight_average_decay = 0.99
     #: Whether the encoder always sees the missingness mask (otherwise only
     #: when the training data have missing entries).
     _always_mask_channel = False
@@ -170,7 +175,8 @@ class _BaseVAE(BaseEstimator):
             x, mask = self._fitted.schema.encode(X_model, device)
         data = self._train_data(x, mask, condition)
         resume = (self._train_state or TrainResult()) if incremental else None
-        plan = self._plan(x.shape[0], incremental=incremental)
+        n_observed = None if mask is None else int(mask.sum())
+        plan = self._plan(x.shape[0], n_observed, incremental=incremental)
         module = self.module_
         module.to(device)
         try:
@@ -267,36 +273,60 @@ class _BaseVAE(BaseEstimator):
             ),
         )
 
-    def _plan(self, n_rows: int, *, incremental: bool = False) -> TrainPlan:
+    def _plan(
+        self, n_rows: int, n_observed: int | None = None, *, incremental: bool = False
+    ) -> TrainPlan:
         """Every training choice for ``n_rows`` rows, from the parameters.
 
-        ``incremental`` (``partial_fit``): one epoch, no early stopping.
+        ``n_observed`` counts the observed entries (the "entries" validation
+        scheme holds out a share of them); None: every entry of the rows.
+        ``"auto"`` values are resolved here, in one place, from the size of
+        the data. ``incremental``
+        (``partial_fit``): one epoch, no early stopping.
         """
-        early = bool(self.early_stopping) and not incremental
+        scheme = self._validation_scheme
+        if n_observed is None:
+            n_observed = n_rows * len(self._fitted.schema.kinds)
+        fraction = float(self.validation_fraction)
+        n_held_out = int(round(fraction * (n_rows if scheme == "rows" else n_observed)))
+        auto_scheme = scheme if self._auto_early_stopping else None
+        early = not incremental and _params.early_stopping(
+            self.early_stopping, auto_scheme, n_held_out
+        )
         n_train = n_rows
-        if early and self._validation_scheme == "rows":
-            n_train = max(1, n_rows - int(round(self.validation_fraction * n_rows)))
+        if early and scheme == "rows":
+            n_train = max(1, n_rows - n_held_out)
+        batch_size = _params.batch_size(self.batch_size, n_train)
+        steps = math.ceil(n_train / batch_size)
         closed_form = self.variance_update == "closed_form" or (
             self.variance_update == "auto" and not self._fitted.schema.image_like
         )
+        max_iter = _params.epochs("max_iter", self.max_iter, steps)
+        patience = _params.epochs("n_iter_no_change", self.n_iter_no_change, steps)
+        if self.max_iter == "auto" and not early:
+            # No validation data to stop on: a fixed budget of epochs.
+            max_iter = _params.epochs("fixed", "auto", steps)
+            if self.n_iter_no_change == "auto":
+                patience = max_iter
         return TrainPlan(
-            max_iter=1 if incremental else self.max_iter,
-            batch_size=_params.batch_size(self.batch_size, n_train),
+            max_iter=1 if incremental else max_iter,
+            batch_size=batch_size,
             learning_rate=float(
                 _params.auto_value("learning_rate", self.learning_rate, n_train)
             ),
             beta=float(self.beta),
             kl_warmup=self.kl_warmup,
             tol=float(self.tol),
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=patience,
             n_samples=int(
                 _params.auto_value("n_train_samples", self.n_train_samples, n_train)
             ),
             trim_fraction=float(self.trim_fraction),
-            average_decay=self._weight_average_decay,
+            # partial_fit leaves the loop to the caller: no averaging.
+            average_decay=0.0 if incremental else self._weight_average_decay,
             variance_step=closed_form,
-            validation=self._validation_scheme if early else None,
-            validation_fraction=float(self.validation_fraction),
+            validation=scheme if early else None,
+            validation_fraction=fraction,
             validation_samples=_params.auto_value("validation_samples", "auto", n_rows),
             n_importance_samples=self.n_importance_samples,
             calibrate=closed_form,
@@ -324,7 +354,7 @@ class _BaseVAE(BaseEstimator):
         can_stop = plan.n_iter_no_change < plan.max_iter
         if can_stop and not (result.converged or result.interrupted):
             warnings.warn(
-                f"Maximum iterations ({self.max_iter}) reached and the "
+                f"Maximum iterations ({plan.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
                 stacklevel=5,

@@ -140,7 +140,6 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
 
     _always_mask_channel = True
     _validation_scheme = "entries"
-    _weight_average_decay = 0.99
     _curve_labels = {
         "objective": "negative MIWAE bound",
         "validation": "imputation RMSE",
@@ -175,14 +174,14 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         standardize=True,
         beta=1.0,
         kl_warmup=20,
-        max_iter=500,
+        max_iter="auto",
         batch_size="auto",
         learning_rate="auto",
         n_train_samples="auto",
         trim_fraction=0.0,
-        early_stopping=True,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=30,
+        n_iter_no_change="auto",
         tol=1e-4,
         refit="auto",
         n_importance_samples=500,

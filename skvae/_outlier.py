@@ -119,16 +119,16 @@ feature_names_in_
         standardize="auto",
         beta=1.0,
         kl_warmup=0,
-        max_iter=100,
+        max_iter="auto",
         batch_size=128,
         learning_rate=1e-3,
         n_train_samples=1,
         trim_fraction=0.1,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
-        refit=False,
+        refit="auto",
         n_importance_samples=32,
         min_variance=1e-3,
         gaussian_variance="feature",
@@ -138,6 +138,11 @@ feature_names_in_
         verbose=0,
     ):
         store_params(self, locals())
+
+    # The training rows are contaminated: a held-out score would reward
+    # fitting their anomalies, and a fixed budget ranks them better.
+    _auto_early_stopping = False
+    _weight_average_decay = 0.0
 
     def _pools_variance(self) -> bool:
         if self.score_variance == "auto":

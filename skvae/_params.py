@@ -9,6 +9,7 @@ each class docstring with that class's default.
 from __future__ import annotations
 
 import inspect
+import math
 from numbers import Integral, Real
 
 import torch
@@ -29,6 +30,21 @@ AUTO_VALUES = {
 #: range below.
 AUTO_BATCH_STEPS = 10
 AUTO_BATCH_RANGE = (64, 512)
+#: ``max_iter="auto"`` and ``n_iter_no_change="auto"`` are budgets of
+#: optimizer steps, turned into epochs for the table's size and clipped to
+#: the epoch ranges below: small tables get many short epochs, large ones
+#: few long ones. ``"fixed"`` is the budget of a run without validation
+#: data, which trains for exactly that many epochs.
+AUTO_STEPS = {"max_iter": 20_000, "n_iter_no_change": 300, "fixed": 1_000}
+AUTO_EPOCHS = {
+    "max_iter": (50, 1000),
+    "n_iter_no_change": (10, 200),
+    "fixed": (10, 100),
+}
+#: ``early_stopping="auto"`` holds out validation data when the held-out
+#: part would have at least this many rows (scheme "rows") or entries
+#: (scheme "entries").
+AUTO_MIN_HELD_OUT = {"rows": 10, "entries": 20}
 
 SHARED_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -41,7 +57,7 @@ SHARED_CONSTRAINTS: dict = {
     "standardize": ["boolean", StrOptions({"auto"})],
     "beta": [Interval(Real, 0, None, closed="left")],
     "kl_warmup": [Interval(Integral, 0, None, closed="left")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     "n_train_samples": [
@@ -49,9 +65,12 @@ SHARED_CONSTRAINTS: dict = {
         StrOptions({"auto"}),
     ],
     "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
-    "early_stopping": ["boolean"],
+    "early_stopping": ["boolean", StrOptions({"auto"})],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "n_iter_no_change": [
+        Interval(Integral, 1, None, closed="left"),
+        StrOptions({"auto"}),
+    ],
     "tol": [Interval(Real, 0, None, closed="left")],
     "refit": ["boolean", StrOptions({"auto"})],
     "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
@@ -81,6 +100,29 @@ def batch_size(value, n_rows: int) -> int:
     """The minibatch size for ``n_rows`` rows: ``"auto"`` resolved, clipped."""
     size = auto_batch_size(n_rows) if value == "auto" else value
     return max(1, min(int(size), n_rows))
+
+
+def epochs(name: str, value, steps_per_epoch: int) -> int:
+    """``max_iter`` or ``n_iter_no_change`` in epochs; ``"auto"`` from steps.
+
+    ``"auto"`` is the step budget of :data:`AUTO_STEPS` over
+    ``steps_per_epoch`` (rounded up), clipped to :data:`AUTO_EPOCHS`.
+    """
+    if value != "auto":
+        return int(value)
+    low, high = AUTO_EPOCHS[name]
+    wanted = math.ceil(AUTO_STEPS[name] / max(1, steps_per_epoch))
+    return int(min(max(wanted, low), high))
+
+
+def early_stopping(value, scheme: str | None, n_held_out: int) -> bool:
+    """``early_stopping`` resolved: ``"auto"`` holds out data when enough exists.
+
+    ``scheme`` None: the estimator's ``"auto"`` never holds out data.
+    """
+    if value != "auto":
+        return bool(value)
+    return scheme is not None and n_held_out >= AUTO_MIN_HELD_OUT[scheme]
 
 
 def hidden_sizes(value) -> tuple[int, ...]:

@@ -38,7 +38,13 @@ def fitted_digits(digits_split):
     X_train = digits_split[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        vae = VAETransformer(n_components=8, max_iter=60, random_state=0, device="cpu")
+        vae = VAETransformer(
+            n_components=8,
+            max_iter=60,
+            early_stopping=False,
+            random_state=0,
+            device="cpu",
+        )
         return vae.fit(X_train)
 
 

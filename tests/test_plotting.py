@@ -43,6 +43,7 @@ def _fit(X, **params):
         "hidden_layer_sizes": (16,),
         "max_iter": 3,
         "n_iter_no_change": 3,
+        "early_stopping": False,
         "random_state": 0,
         "device": "cpu",
         **params,

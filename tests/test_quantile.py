@@ -110,7 +110,10 @@ def test_quantile_beats_gaussian_on_atoms(table, quantile_vae):
 def test_quantile_by_column_on_arrays_and_in_the_imputer(table):
     X = table[["size", "table", "price"]].to_numpy(dtype=float)
     vae = VAETransformer(
-        2, likelihood={1: "quantile"}, hidden_layer_sizes=(16,), max_iter=3,
+        2,
+        likelihood={1: "quantile"},
+        hidden_layer_sizes=(16,),
+        max_iter=3,
         random_state=0,
     ).fit(X)
     assert vae.schema_.kinds == ["gaussian", "quantile", "gaussian"]
@@ -118,8 +121,11 @@ def test_quantile_by_column_on_arrays_and_in_the_imputer(table):
     holes = X.copy()
     holes[::4, 1] = np.nan
     filled = VAEImputer(
-        n_components=2, likelihood={1: "quantile"}, hidden_layer_sizes=(16,),
-        max_iter=3, random_state=0,
+        n_components=2,
+        likelihood={1: "quantile"},
+        hidden_layer_sizes=(16,),
+        max_iter=3,
+        random_state=0,
     ).fit_transform(holes)
     assert np.isfinite(filled).all()
     assert filled[::4, 1].min() >= X[:, 1].min()

@@ -222,6 +222,7 @@ def test_early_stopping_restores_best_weights(digits_split):
         n_iter_no_change=3,
         max_iter=500,
         learning_rate=1e-2,
+        refit=False,
         random_state=0,
         device="cpu",
     ).fit(X)
@@ -233,7 +234,9 @@ def test_early_stopping_restores_best_weights(digits_split):
 
 
 def test_stopping_on_training_loss_plateau(gaussian_table):
-    vae = small(max_iter=1000, tol=1.0, n_iter_no_change=2, random_state=0)
+    vae = small(
+        max_iter=1000, tol=1.0, n_iter_no_change=2, early_stopping=False, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         vae.fit(gaussian_table)
@@ -263,7 +266,7 @@ def test_kl_warmup_runs(gaussian_table):
 
 def test_partial_fit_continues(gaussian_table):
     X = gaussian_table
-    vae = small(random_state=0)
+    vae = small(batch_size=128, random_state=0)
     for _ in range(3):
         vae.partial_fit(X[:200])
     assert vae.n_iter_ == 3

@@ -76,7 +76,10 @@ def test_decoded_variance_fits_heteroscedastic_data_better():
 def test_decoded_variance_through_every_estimator():
     X = _heteroscedastic(300, 2)
     vae = VAETransformer(
-        2, hidden_layer_sizes=(16,), gaussian_variance="decoder", max_iter=3,
+        2,
+        hidden_layer_sizes=(16,),
+        gaussian_variance="decoder",
+        max_iter=3,
         random_state=0,
     ).fit(X)
     assert vae.sample(7, random_state=0).shape == (7, 3)
@@ -86,16 +89,22 @@ def test_decoded_variance_through_every_estimator():
     holes = X.copy()
     holes[::3, 1] = np.nan
     imp = VAEImputer(
-        n_components=2, hidden_layer_sizes=(16,), gaussian_variance="decoder",
-        max_iter=3, random_state=0,
+        n_components=2,
+        hidden_layer_sizes=(16,),
+        gaussian_variance="decoder",
+        max_iter=3,
+        random_state=0,
     )
     filled = imp.fit_transform(holes)
     assert np.isfinite(filled).all()
     np.testing.assert_array_equal(filled[1::3], holes[1::3])
 
     det = VAEOutlierDetector(
-        n_components=2, hidden_layer_sizes=(16,), gaussian_variance="decoder",
-        max_iter=3, random_state=0,
+        n_components=2,
+        hidden_layer_sizes=(16,),
+        gaussian_variance="decoder",
+        max_iter=3,
+        random_state=0,
     ).fit(X)
     assert set(np.unique(det.predict(X))) <= {-1, 1}
 
@@ -104,8 +113,13 @@ def test_decoded_variance_with_conv_architecture():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(40, 36))
     vae = VAETransformer(
-        2, architecture="conv", image_shape=(6, 6), likelihood="gaussian",
-        gaussian_variance="decoder", max_iter=2, random_state=0,
+        2,
+        architecture="conv",
+        image_shape=(6, 6),
+        likelihood="gaussian",
+        gaussian_variance="decoder",
+        max_iter=2,
+        random_state=0,
     ).fit(X)
     assert vae.module_.n_params == 72
     assert vae.sample(3, random_state=0, return_mean=True).shape == (3, 36)
