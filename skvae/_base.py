@@ -64,6 +64,9 @@ class _BaseVAE(BaseEstimator):
     #: How early stopping validates: "rows" (held-out rows' ELBO) or
     #: "entries" (held-out observed entries' imputation error).
     _validation_scheme = "rows"
+    #: Kind of the numeric DataFrame columns under ``likelihood="auto"``
+    #: ("auto": the numeric schema's choice, Gaussian).
+    _frame_numeric_kind = "auto"
     #: Whether ``early_stopping="auto"`` may hold out data.
     _auto_early_stopping = True
     #: Decay of the moving average of the weights kept in training (0: none):
@@ -99,7 +102,11 @@ class _BaseVAE(BaseEstimator):
         matrix and the frame.
         """
         if reset:
-            frame = FrameSchema.fit(X, self.likelihood) if is_pandas_frame(X) else None
+            frame = (
+                FrameSchema.fit(X, self.likelihood, self._frame_numeric_kind)
+                if is_pandas_frame(X)
+                else None
+            )
         if frame is None:
             return self._validate_array(X, reset=reset), None
         validate_data(self, X, reset=reset, skip_check_array=True)

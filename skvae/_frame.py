@@ -100,12 +100,14 @@ class FrameSchema:
 
     # ------------------------------------------------------------------ fit
     @classmethod
-    def fit(cls, frame, likelihood="auto") -> FrameSchema:
+    def fit(cls, frame, likelihood="auto", numeric="auto") -> FrameSchema:
         """Learn each column's representation from ``frame``.
 
         ``likelihood``: ``"auto"``, a kind name (applied to the numeric
         columns; label columns stay categorical or Bernoulli) or a dict from
         column name (or position) to a kind of :data:`FRAME_KINDS`.
+        ``numeric``: the kind of the numeric columns left ``"auto"`` (with
+        ``"auto"``, the numeric schema decides: Gaussian).
 
         Raises
         ------
@@ -124,7 +126,7 @@ class FrameSchema:
             kind = requested[j]
             if isinstance(likelihood, str) and _is_label_dtype(pd, series.dtype):
                 kind = "auto"  # a single kind concerns the numeric columns
-            columns.append(_fit_column(pd, series, name, kind))
+            columns.append(_fit_column(pd, series, name, kind, numeric))
         all_float32 = len(columns) > 0 and all(
             not col.coded and col.dtype == np.float32 for col in columns
         )
@@ -269,7 +271,7 @@ def _is_label_dtype(pd, dtype) -> bool:
     )
 
 
-def _fit_column(pd, series, name, requested: str) -> FrameColumn:
+def _fit_column(pd, series, name, requested: str, numeric: str) -> FrameColumn:
     dtype = series.dtype
     observed = series.dropna()
     label_dtype = _is_label_dtype(pd, dtype)
@@ -288,7 +290,7 @@ def _fit_column(pd, series, name, requested: str) -> FrameColumn:
         categories = pd.Index(np.sort(pd.unique(observed.to_numpy())))
         kind = "categorical"
     else:
-        return _fit_numeric(pd, series, name, requested)
+        return _fit_numeric(pd, series, name, requested, numeric)
     if kind == "auto":
         kind = "bernoulli" if len(categories) == 2 else "categorical"
     if kind == "bernoulli" and len(categories) > 2:
@@ -314,11 +316,11 @@ def _observed_categories(pd, series, observed):
     return pd.Index(unique, dtype=object)
 
 
-def _fit_numeric(pd, series, name, requested: str) -> FrameColumn:
+def _fit_numeric(pd, series, name, requested: str, numeric: str) -> FrameColumn:
     values = _numbers(pd, series, name)
     values = values[~np.isnan(values)]
     explicit = requested in ("gaussian", "lognormal", "quantile", "bernoulli")
-    kind = requested if explicit else "auto"
+    kind = requested if explicit else numeric
     if kind == "lognormal" and values.min() <= 0:
         raise ValueError(
             f"likelihood 'lognormal' needs positive values, but column {name!r} "

@@ -147,6 +147,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         **_BaseVAE._parameter_constraints,
         "conditional": ["boolean"],
     }
+    # Synthetic rows keep each numeric column's values, ties and range.
+    _frame_numeric_kind = "quantile"
 
     def __init__(
         self,

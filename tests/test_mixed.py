@@ -108,10 +108,13 @@ def _check_like(out, ref):
 # ---------------------------------------------------------------------- kinds
 def test_column_kinds_are_detected(table):
     vae = VAETransformer(2, max_iter=1, **SMALL).fit(table)
+    # The transformer models numeric DataFrame columns through their
+    # quantiles (its samples keep values, ties and ranges); the imputer and
+    # the detector, and every estimator on an array, use Gaussians.
     assert vae.schema_.kinds == [
-        "gaussian",
-        "gaussian",
-        "gaussian",
+        "quantile",
+        "quantile",
+        "quantile",
         "categorical",
         "categorical",
         "categorical",
@@ -122,12 +125,19 @@ def test_column_kinds_are_detected(table):
     assert vae.schema_.n_categories == (4, 3, 3)
     np.testing.assert_array_equal(vae.feature_names_in_, table.columns)
     assert vae.n_features_in_ == 8
+    imputer = VAEImputer(2, max_iter=1, **SMALL).fit(table)
+    assert imputer.schema_.kinds[:3] == ["gaussian"] * 3
+    numeric = table.iloc[:, :3].to_numpy(dtype=float)
+    assert (
+        VAETransformer(2, max_iter=1, **SMALL).fit(numeric).schema_.kinds
+        == ["gaussian"] * 3
+    )
 
 
 def test_likelihood_dict_overrides_kinds(table):
     likelihood = {"price": "lognormal", "rooms": "categorical", "answer": "categorical"}
     vae = VAETransformer(2, max_iter=1, likelihood=likelihood, **SMALL).fit(table)
-    assert vae.schema_.kinds[:3] == ["gaussian", "lognormal", "categorical"]
+    assert vae.schema_.kinds[:3] == ["quantile", "lognormal", "categorical"]
     assert vae.schema_.kinds[7] == "categorical"
     out = vae.sample(30, random_state=0)
     assert out["rooms"].dtype == np.int64
@@ -382,7 +392,9 @@ def test_lognormal_density_integrates_to_one():
     density = np.exp(vae.score_samples(pd.DataFrame({"price": grid})))
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.03)
     # Without the log transform the density is Gaussian on the price scale.
-    plain = VAETransformer(1, max_iter=40, random_state=0, **SMALL).fit(df)
+    plain = VAETransformer(
+        1, max_iter=40, likelihood="gaussian", random_state=0, **SMALL
+    ).fit(df)
     assert vae.score(df) > plain.score(df)
 
 
