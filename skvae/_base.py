@@ -315,6 +315,9 @@ class _BaseVAE(BaseEstimator):
             max_iter = _params.epochs("fixed", "auto", steps)
             if self.n_iter_no_change == "auto":
                 patience = max_iter
+        elif self.n_iter_no_change == "auto" and max_iter > 1:
+            # An explicit max_iter asks for convergence within it.
+            patience = min(patience, max_iter - 1)
         return TrainPlan(
             max_iter=1 if incremental else max_iter,
             batch_size=batch_size,

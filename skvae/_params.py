@@ -38,7 +38,7 @@ AUTO_BATCH_RANGE = (64, 512)
 AUTO_STEPS = {"max_iter": 20_000, "n_iter_no_change": 300, "fixed": 1_000}
 AUTO_EPOCHS = {
     "max_iter": (50, 1000),
-    "n_iter_no_change": (10, 200),
+    "n_iter_no_change": (5, 200),
     "fixed": (10, 100),
 }
 #: ``early_stopping="auto"`` holds out validation data when the held-out
@@ -168,20 +168,23 @@ default={default}
 default={default}
     Observation model of each column; the fitted choice is
     ``column_likelihoods_``. ``"auto"`` decides by dtype: numeric columns are
-    Gaussian (on the standardized scale), whatever values they took in fit,
-    so any finite value is valid later; in a DataFrame, categorical, object
-    and string columns are categorical (softmax over the categories seen in
-    fit, one-hot for the encoder) and bool and two-valued label columns
-    Bernoulli. ``"bernoulli"`` also accepts values in [0, 1] (the term is then
-    the binary cross-entropy). ``"quantile"`` models a Gaussian on each
-    column's normal scores, through a monotone map of up to 1,000 of its
-    quantiles, and decodes back through them: outputs stay within the fit
-    range and values shared by many rows stay shared. A single kind applies
-    to the numeric columns; a dict maps column names (or positions) to kinds,
-    also ``"lognormal"`` (Gaussian on log x, for positive skewed columns)
-    and, for DataFrame columns, ``"categorical"``; unlisted columns are
-    ``"auto"``. Log-likelihoods include the Jacobian of every transformation.
-    On a DataFrame, decoded outputs keep its columns, dtypes and categories.""",
+    Gaussian (on the standardized scale), whatever values they took in fit, so
+    any finite value is valid later (values outside the fit range get a low
+    likelihood, not an error); in a DataFrame, categorical, object and string
+    columns are categorical (softmax over the categories seen in fit, one-hot
+    for the encoder) and bool and two-valued label columns Bernoulli.
+    ``VAETransformer`` gives the numeric columns of a DataFrame the
+    ``"quantile"`` kind instead, so that its samples keep each column's
+    values, ties and range. ``"bernoulli"`` also accepts values in [0, 1] (the
+    term is then the binary cross-entropy). ``"quantile"`` models a Gaussian
+    on each column's normal scores, through a monotone map of up to 1,000 of
+    its quantiles, and decodes back through them: outputs stay within the fit
+    range and values shared by many rows stay shared. A single kind applies to
+    the numeric columns; a dict maps column names (or positions) to kinds,
+    also ``"lognormal"`` (Gaussian on log x, for positive skewed columns) and,
+    for DataFrame columns, ``"categorical"``; unlisted columns are ``"auto"``.
+    Log-likelihoods include the Jacobian of every transformation. On a
+    DataFrame, decoded outputs keep its columns, dtypes and categories.""",
     "handle_unknown": """{{"error", "missing"}}, default={default}
     What a category not seen in fit does: raise a ``ValueError``, or count as
     a missing entry.""",
@@ -202,8 +205,12 @@ default={default}
     "kl_warmup": """int, default={default}
     Epochs over which the KL weight rises linearly from 0 to ``beta``;
     stopping rules wait for its end.""",
-    "max_iter": """int, default={default}
-    Maximum number of epochs.""",
+    "max_iter": """int or "auto", default={default}
+    Maximum number of epochs. ``"auto"`` sizes it to the table: with
+    validation data, enough epochs for 20,000 minibatch steps (from 50 to
+    1,000 epochs), and the stopping rule normally ends training long before;
+    without (``early_stopping`` off, or resolved off), a fixed budget of
+    1,000 steps (from 10 to 100 epochs) that always runs in full.""",
     "batch_size": """int or "auto", default={default}
     Minibatch size, clipped to the number of training rows. ``"auto"``:
     about 10 minibatches per epoch, from 64 to 512 rows each.""",
@@ -218,19 +225,23 @@ default={default}
     Share of each minibatch's rows with the worst bound left out of the
     gradient (a trimmed likelihood), so that outliers in the training data
     shape the model less. 0 trains on every row.""",
-    "early_stopping": """bool, default={default}
+    "early_stopping": """bool or "auto", default={default}
     Hold out ``validation_fraction`` of the data, stop after
     ``n_iter_no_change`` epochs without an improvement of the validation
     score by more than ``tol`` and restore the best epoch's weights. What is
     held out and scored depends on the estimator (see ``validation_scores_``).
     When False, training stops when the training loss stops improving in the
-    same sense.""",
+    same sense. ``"auto"``: on when the held-out part has at least 10 rows
+    (20 entries for the imputer); the outlier detector's ``"auto"`` is off
+    (its training rows hold the anomalies, which a held-out score would
+    reward fitting).""",
     "validation_fraction": """float, default={default}
     Share of the data held out for early stopping.""",
-    "n_iter_no_change": """int, default={default}
+    "n_iter_no_change": """int or "auto", default={default}
     Patience in epochs (warm-up epochs not counted). With
     ``n_iter_no_change >= max_iter`` exactly ``max_iter`` epochs run and no
-    ``ConvergenceWarning`` is raised.""",
+    ``ConvergenceWarning`` is raised. ``"auto"``: 300 minibatch steps' worth
+    of epochs, from 5 to 200, and less than an explicit ``max_iter``.""",
     "tol": """float, default={default}
     Smallest improvement that resets the patience.""",
     "refit": """bool or "auto", default={default}

@@ -59,6 +59,7 @@ class TrainPlan:
     seed: int = 0
     eval_seed: int = 0
     verbose: int = 0
+    label: str = "skvae fit"
 
 
 @dataclass
@@ -279,7 +280,7 @@ def _progress(plan: TrainPlan, start: int):
     return tqdm(
         total=start + plan.max_iter,
         initial=start,
-        desc="skvae fit",
+        desc=plan.label,
         unit="epoch",
         disable=not plan.verbose,
         leave=True,
@@ -411,6 +412,9 @@ def _epochs(module, data, plan, result, rows, validation, generator) -> None:
         warnings.warn("Training interrupted by user.", stacklevel=4)
         result.interrupted = True
     finally:
+        if result.converged:  # stopped early: the bar ends full
+            bar.total = bar.n
+            bar.refresh()
         bar.close()
     if best_state is not None:
         module.load_state_dict(best_state)
@@ -441,6 +445,7 @@ def _refit(
         refit=False,
         calibrate=False,
         seed=plan.seed + 1,
+        label="skvae refit (all rows)",
     )
     result = train(module, data, refit_plan)
     return replace(

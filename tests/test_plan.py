@@ -1,0 +1,142 @@
+"""The training plan chosen from the data: "auto" budgets and stopping."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import datasets
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
+from skvae._params import AUTO_EPOCHS, AUTO_STEPS, epochs
+
+
+@pytest.fixture(scope="module")
+def fitted(gaussian_table):
+    """Estimators with their "auto" training parameters, fitted once."""
+    kw = {"hidden_layer_sizes": (8,), "max_iter": 1, "random_state": 0}
+    models = {
+        cls: cls(**kw).fit(gaussian_table)
+        for cls in (VAETransformer, VAEImputer, VAEOutlierDetector)
+    }
+    for model in models.values():
+        model.set_params(max_iter="auto")
+    return models
+
+
+def test_auto_epochs_turn_step_budgets_into_epochs():
+    assert epochs("max_iter", 7, 3) == 7
+    low, high = AUTO_EPOCHS["max_iter"]
+    assert epochs("max_iter", "auto", 1) == high
+    assert epochs("max_iter", "auto", 10**6) == low
+    steps = 176
+    assert epochs("max_iter", "auto", steps) == math.ceil(
+        AUTO_STEPS["max_iter"] / steps
+    )
+    assert (
+        epochs("n_iter_no_change", "auto", 10**6) == AUTO_EPOCHS["n_iter_no_change"][0]
+    )
+
+
+def test_small_tables_get_many_steps_large_ones_few_epochs(fitted):
+    vae = fitted[VAETransformer]
+    small, large = vae._plan(150), vae._plan(100_000)
+    # Both hold out rows and stop on them; the small table gets smaller
+    # batches, more epochs and more patience in epochs.
+    assert small.validation == large.validation == "rows"
+    assert small.batch_size < large.batch_size
+    assert small.max_iter > large.max_iter
+    assert small.n_iter_no_change > large.n_iter_no_change
+    n_train = 150 - 15
+    steps = math.ceil(n_train / small.batch_size)
+    assert small.max_iter * steps >= min(AUTO_STEPS["max_iter"], 1000 * steps)
+    assert small.refit
+    assert not large.refit
+    # The step budgets hold on the large table too.
+    steps = math.ceil(90_000 / large.batch_size)
+    assert large.max_iter == math.ceil(AUTO_STEPS["max_iter"] / steps)
+
+
+def test_tiny_tables_train_a_fixed_budget_without_validation(fitted):
+    plan = fitted[VAETransformer]._plan(14)
+    assert plan.validation is None
+    # A fixed budget: as many epochs of patience as epochs, so no warning.
+    assert plan.n_iter_no_change == plan.max_iter
+    assert AUTO_EPOCHS["fixed"][0] <= plan.max_iter <= AUTO_EPOCHS["fixed"][1]
+    # An explicit request still holds out data.
+    vae = fitted[VAETransformer]
+    try:
+        vae.set_params(early_stopping=True)
+        assert vae._plan(14).validation == "rows"
+    finally:
+        vae.set_params(early_stopping="auto")
+
+
+def test_imputer_holds_out_entries_and_detector_never_holds_out(fitted):
+    assert fitted[VAEImputer]._plan(400, 400 * 6).validation == "entries"
+    # Few observed entries: nothing held out.
+    assert fitted[VAEImputer]._plan(400, 100).validation is None
+    det = fitted[VAEOutlierDetector]._plan(400)
+    assert det.validation is None
+    assert det.n_iter_no_change == det.max_iter
+
+
+@pytest.mark.parametrize(
+    "name", ["iris", "wine", "breast_cancer", "diabetes", "linnerud"]
+)
+def test_default_fits_on_bundled_tables_end_by_their_own_rule(name):
+    """Defaults only, raw units, a split nobody chose: no warning, no error."""
+    X = getattr(datasets, f"load_{name}")(return_X_y=True)[0]
+    seed = sum(map(ord, name))
+    X_train, X_test = train_test_split(X, test_size=0.3, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vae = VAETransformer(random_state=0).fit(X_train)
+        Z = vae.transform(X_test)
+        scores = vae.score_samples(X_test)
+        det = VAEOutlierDetector(random_state=0).fit(X_train)
+        flags = det.predict(X_test)
+    assert Z.shape == (len(X_test), vae.n_components)
+    assert np.isfinite(Z).all()
+    assert np.isfinite(scores).all()
+    assert set(np.unique(flags)) <= {-1, 1}
+    plan = vae._plan(len(X_train))
+    if plan.validation is None:  # a fixed budget, run in full
+        assert vae.n_iter_ == plan.max_iter
+    else:  # stopped by the validation rule, before the budget
+        assert len(vae.validation_scores_) < plan.max_iter
+
+
+@pytest.mark.parametrize("name", ["wine", "diabetes", "linnerud"])
+def test_default_imputer_on_bundled_tables_warns_nothing(name):
+    X = getattr(datasets, f"load_{name}")(return_X_y=True)[0].astype(float)
+    rng = np.random.default_rng(0)
+    holes = X.copy()
+    holes[rng.random(X.shape) < 0.2] = np.nan
+    holes[np.isnan(holes).all(axis=1), 0] = X[np.isnan(holes).all(axis=1), 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        filled = VAEImputer(random_state=0).fit_transform(holes)
+    assert np.isfinite(filled).all()
+
+
+def test_explicit_max_iter_too_small_still_warns(gaussian_table):
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        VAETransformer(max_iter=3, random_state=0).fit(gaussian_table)
+
+
+def test_default_progress_report_ends_full(gaussian_table, capsys):
+    VAETransformer(hidden_layer_sizes=(8,), random_state=0, verbose=1).fit(
+        gaussian_table
+    )
+    err = capsys.readouterr().err.replace("\r", "\n")
+    lines = [line for line in err.split("\n") if line.strip()]
+    fit = [line for line in lines if line.startswith("skvae fit")]
+    refit = [line for line in lines if line.startswith("skvae refit")]
+    assert fit
+    assert refit
+    assert "100%" in fit[-1]
+    assert "validation=" in fit[-1]
+    assert "100%" in refit[-1]
