@@ -125,6 +125,9 @@ def resolve_kinds(
 #: and saturated ink), which a table of different quantities, or one
 #: min-max scaled per column, does not have.
 ONE_UNIT_EXTREME_SHARE = 0.1
+#: Image-like matrices, standardized: no column's scale below this share of
+#: the median scale of the varying columns.
+SCALE_FLOOR = 0.1
 
 
 def shares_one_unit(X: np.ndarray, stats: ColumnStats, columns: np.ndarray) -> bool:
@@ -351,6 +354,12 @@ class TabularSchema:
         plain = kind_arr[gauss] == "gaussian"
         cols = np.flatnonzero(gauss)
         unit = bool(plain.all()) and shares_one_unit(X[:, cols], stats, cols)
+        if unit:
+            # Pixels: no column's scale below a share of the typical one, so
+            # a pixel blank (or nearly) in training neither gets a unit that
+            # depends on the data's unit nor makes new ink infinitely rare.
+            typical = float(np.median(scale[plain][std[plain] > tiny[plain]]))
+            scale = np.maximum(np.where(std > tiny, std, 0.0), SCALE_FLOOR * typical)
         width = 1.0
         if standardize == "auto":
             standardize = not unit

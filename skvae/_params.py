@@ -198,7 +198,10 @@ default={default}
     are) keeps its unit, divided by its overall range, so that results do
     not depend on the unit (pixels in [0, 1] or 0..255 give the same model,
     and log-likelihoods that differ by the Jacobian); any other table is
-    standardized per column.""",
+    standardized per column. Standardized columns of such an image-like
+    matrix use at least a tenth of the median pixel scale, so that a pixel
+    blank (or nearly) in training does not make new ink there infinitely
+    unlikely, and results again do not depend on the unit.""",
     "beta": """float, default={default}
     Weight of the KL term (beta-VAE): larger values give a smoother latent
     space at the cost of reconstruction.""",

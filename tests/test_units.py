@@ -1,0 +1,60 @@
+"""Results do not depend on the unit of image-like data (pixels)."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_iris
+from sklearn.preprocessing import MinMaxScaler
+
+from skvae import VAEOutlierDetector, VAETransformer
+from skvae._data import SCALE_FLOOR, TabularSchema
+
+FIXED = {
+    "hidden_layer_sizes": (32,),
+    "max_iter": 15,
+    "n_iter_no_change": 15,
+    "random_state": 0,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data[:600]
+
+
+def test_image_like_is_read_from_the_data(digits):
+    assert TabularSchema.fit(digits).image_like
+    assert TabularSchema.fit(digits / 16).image_like
+    iris = load_iris().data
+    assert not TabularSchema.fit(iris).image_like
+    assert not TabularSchema.fit(MinMaxScaler().fit_transform(iris)).image_like
+
+
+def test_blank_pixels_get_a_floored_scale(digits):
+    schema = TabularSchema.fit(digits)
+    std = digits.std(axis=0)
+    varying = std > 0
+    typical = np.median(std[varying])
+    assert (~varying).any()
+    np.testing.assert_allclose(schema.scale[~varying], SCALE_FLOOR * typical)
+    np.testing.assert_allclose(
+        schema.scale[varying], np.maximum(std[varying], SCALE_FLOOR * typical)
+    )
+    # A table keeps StandardScaler's unit scale for a constant column.
+    table = np.c_[load_iris().data, np.ones(150)]
+    assert TabularSchema.fit(table).scale[-1] == 1.0
+
+
+@pytest.mark.parametrize("cls", [VAETransformer, VAEOutlierDetector])
+def test_two_pixel_units_give_one_model(cls, digits):
+    """Grey levels 0..16 and [0, 1]: same codes, log-likelihoods off by the Jacobian."""
+    a = cls(**FIXED).fit(digits)
+    b = cls(**FIXED).fit(digits / 16)
+    jacobian = digits.shape[1] * np.log(16.0)
+    np.testing.assert_allclose(
+        a.score_samples(digits), b.score_samples(digits / 16) - jacobian, atol=1e-6
+    )
+    if cls is VAETransformer:
+        np.testing.assert_allclose(
+            a.transform(digits), b.transform(digits / 16), atol=1e-6
+        )
