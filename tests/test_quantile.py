@@ -139,3 +139,32 @@ def test_quantile_by_column_on_arrays_and_in_the_imputer(table):
 def test_quantile_on_a_label_column_is_an_error(table):
     with pytest.raises(ValueError, match="needs a numeric column"):
         VAETransformer(likelihood={"grade": "quantile"}, max_iter=1).fit(table)
+
+
+def test_default_transformer_on_a_frame_accepts_any_finite_value():
+    """The default quantile kind: values beyond the fit range score low, no error."""
+    rng = np.random.default_rng(0)
+    size = rng.integers(1, 7, 300)
+    df = pd.DataFrame(
+        {
+            "size": size,
+            "bill": (8.0 * size + rng.gamma(2.0, 3.0, 300)).round(2),
+            "day": rng.choice(["Thu", "Fri", "Sat"], 300),
+        }
+    )
+    vae = VAETransformer(2, hidden_layer_sizes=(16,), max_iter=30, random_state=0)
+    vae.fit(df)
+    assert list(vae.column_likelihoods_) == ["quantile", "quantile", "categorical"]
+    new = df.head(3).copy()
+    new["size"] = [0, 40, 3]  # below, far above and inside the fit range
+    new["bill"] = [-5.0, 1e4, 20.0]
+    scores = vae.score_samples(new)
+    assert np.isfinite(scores).all()
+    assert np.isfinite(vae.transform(new)).all()
+    typical = np.median(vae.score_samples(df))
+    assert scores[0] < typical - 5
+    assert scores[1] < typical - 5
+    # Samples keep the integer sizes seen in fit and their range.
+    fake = vae.sample(500, random_state=0)
+    assert fake["size"].dtype == df["size"].dtype
+    assert set(fake["size"]) <= set(df["size"])
