@@ -424,12 +424,38 @@ def skvae_method(
     }
 
 
+def skvae_defaults_method(
+    train: np.ndarray, test: np.ndarray, dataset: str, seed: int, settings: dict
+) -> dict[str, Any]:
+    """VAETransformer with ``random_state`` only; ``score`` on the test rows."""
+    from skvae import VAETransformer
+
+    model = VAETransformer(random_state=seed)
+    if settings.get("quick"):
+        model.set_params(max_iter=QUICK_SKVAE.get("max_iter", 30))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, fit_s = wall_time(lambda: model.fit(train))
+    values, score_s = wall_time(lambda: model.score_samples(test))
+    return {
+        "values": values,
+        "fit_s": fit_s,
+        "score_s": score_s,
+        "settings": {"n_iter": int(model.n_iter_)},
+        "label": f"defaults: {model.n_iter_} epochs, {len(caught)} warnings",
+        "n_iter": int(model.n_iter_),
+        "n_active_components": int(model.n_active_components_),
+        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
+    }
+
+
 #: Short name -> (label, function).
 METHODS: dict[str, tuple[str, Method]] = {
     "ppca": ("PCA.score (probabilistic PCA)", ppca_method),
     "gmm": ("GaussianMixture (full)", gmm_method),
     "kde": ("KernelDensity (Gaussian)", kde_method),
     "skvae": ("VAETransformer (Gaussian)", skvae_method),
+    "skvae_defaults": ("VAETransformer(random_state) only", skvae_defaults_method),
 }
 
 

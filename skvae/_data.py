@@ -125,6 +125,9 @@ def resolve_kinds(
 #: and saturated ink), which a table of different quantities, or one
 #: min-max scaled per column, does not have.
 ONE_UNIT_EXTREME_SHARE = 0.1
+#: Values this share of the overall range from its minimum or maximum count
+#: as at it.
+ONE_UNIT_EDGE = 0.01
 #: Image-like matrices, standardized: no column's scale below this share of
 #: the median scale of the varying columns.
 SCALE_FLOOR = 0.1
@@ -133,8 +136,11 @@ SCALE_FLOOR = 0.1
 def shares_one_unit(X: np.ndarray, stats: ColumnStats, columns: np.ndarray) -> bool:
     """Whether the columns of ``X`` (at ``columns`` of ``stats``) share one unit.
 
-    True for image-like matrices: most columns reach the overall minimum
-    and maximum often (see :data:`ONE_UNIT_EXTREME_SHARE`).
+    True for image-like matrices: most columns span at least half the
+    overall range and are often at (within :data:`ONE_UNIT_EDGE` of the
+    overall range from) the overall minimum or maximum (see
+    :data:`ONE_UNIT_EXTREME_SHARE`), as pixels are, also dequantized ones (a
+    grey level plus uniform noise).
     """
     if X.shape[1] < 2:
         return False
@@ -145,11 +151,16 @@ def shares_one_unit(X: np.ndarray, stats: ColumnStats, columns: np.ndarray) -> b
     varying = np.flatnonzero(hi > lo)
     if high <= low or varying.size < 2:
         return False
+    edge = ONE_UNIT_EDGE * (high - low)
     extreme = np.zeros(X.shape[1])
     for chunk in _row_chunks(X):
-        extreme += ((chunk == low) | (chunk == high)).sum(0)
+        extreme += ((chunk <= low + edge) | (chunk >= high - edge)).sum(0)
     share = extreme[varying] / np.maximum(stats.count[columns][varying], 1)
-    return bool(np.mean(share >= ONE_UNIT_EXTREME_SHARE) >= 0.5)
+    # Pixels also span most of the overall range (a table's small-valued
+    # columns would otherwise sit "at" its minimum).
+    wide = (hi - lo)[varying] >= 0.5 * (high - low)
+    often = share >= ONE_UNIT_EXTREME_SHARE
+    return bool(np.mean(often & wide) >= 0.5)
 
 
 class QuantileMap:

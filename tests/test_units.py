@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits, load_iris
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.preprocessing import MinMaxScaler
 
 from skvae import VAEOutlierDetector, VAETransformer
@@ -25,6 +25,12 @@ def digits():
 def test_image_like_is_read_from_the_data(digits):
     assert TabularSchema.fit(digits).image_like
     assert TabularSchema.fit(digits / 16).image_like
+    # Dequantized grey levels (a level plus uniform noise) are pixels too.
+    grey = np.rint(digits / 16 * 255)
+    noise = np.random.default_rng(0).random(grey.shape)
+    assert TabularSchema.fit((grey + noise) / 256).image_like
+    # Tables: small-valued columns do not sit "at" the minimum of big ones.
+    assert not TabularSchema.fit(load_breast_cancer().data).image_like
     iris = load_iris().data
     assert not TabularSchema.fit(iris).image_like
     assert not TabularSchema.fit(MinMaxScaler().fit_transform(iris)).image_like
