@@ -173,7 +173,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         validation_fraction=0.1,
         n_iter_no_change="auto",
         tol=1e-4,
-        refit="auto",
+        refit=False,
         n_importance_samples=32,
         min_variance=1e-3,
         gaussian_variance="feature",

@@ -52,8 +52,11 @@ def test_small_tables_get_many_steps_large_ones_few_epochs(fitted):
     n_train = 150 - 15
     steps = math.ceil(n_train / small.batch_size)
     assert small.max_iter * steps >= min(AUTO_STEPS["max_iter"], 1000 * steps)
-    assert small.refit
-    assert not large.refit
+    # The transformer keeps its best epoch; the imputer retrains on every
+    # row below 2,000 rows.
+    assert not small.refit
+    assert fitted[VAEImputer]._plan(150).refit
+    assert not fitted[VAEImputer]._plan(100_000).refit
     # The step budgets hold on the large table too.
     steps = math.ceil(90_000 / large.batch_size)
     assert large.max_iter == math.ceil(AUTO_STEPS["max_iter"] / steps)
@@ -128,7 +131,7 @@ def test_explicit_max_iter_too_small_still_warns(gaussian_table):
 
 
 def test_default_progress_report_ends_full(gaussian_table, capsys):
-    VAETransformer(hidden_layer_sizes=(8,), random_state=0, verbose=1).fit(
+    VAETransformer(hidden_layer_sizes=(8,), refit=True, random_state=0, verbose=1).fit(
         gaussian_table
     )
     err = capsys.readouterr().err.replace("\r", "\n")
