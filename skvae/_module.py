@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._chunks import chunks, rows_per_chunk
 from ._latent import GaussianLatent
 from ._likelihoods import Likelihood, LikelihoodSet
 from ._networks import build_networks, initialize
@@ -208,6 +209,34 @@ class VAEModule(nn.Module):
         if kl_weight == 1.0:
             return log_px + log_pz - log_qz, params
         return log_px + kl_weight * (log_pz - log_qz), params
+
+    @torch.no_grad()
+    def residual_sums(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        eps: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        *,
+        kl_weight: float = 1.0,
+    ) -> list[torch.Tensor] | None:
+        """Posterior expected squared residuals of the shared-variance columns.
+
+        ``[sums, counts]`` over the rows of ``x`` (in chunks), with the K
+        draws of ``eps`` (shape (K, n, n_components)) weighted by their
+        self-normalized importance weights; None when no column has a shared
+        Gaussian variance.
+        """
+        residuals = self.likelihoods.new_residual_sums()
+        if residuals is None:
+            return None
+        size = rows_per_chunk(self.n_params, eps.shape[0])
+        for sl in chunks(x.shape[0], size):
+            mb = None if mask is None else mask[sl]
+            cb = None if condition is None else condition[sl]
+            log_w, params = self.log_weights(x[sl], mb, eps[:, sl], cb, kl_weight)
+            self.likelihoods.add_residuals(residuals, x[sl], mb, params, log_w)
+        return residuals
 
     def iwae_loss(
         self,

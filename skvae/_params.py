@@ -271,7 +271,10 @@ default={default}
     gradient steps leave near the start value, but can overfit
     near-constant columns: a pixel blank in almost every training image gets
     a variance near the floor, and a rare stroke there in new data scores
-    very low. ``"auto"``: the closed form, except for image-like matrices
+    very low. With early stopping, closed-form variances are then scaled up
+    by one factor (at least 1) fitted to the held-out data: the held-out
+    rows' expected squared residuals, or the imputer's held-out entries'
+    errors. ``"auto"``: the closed form, except for image-like matrices
     (see ``standardize``), which get gradient steps.""",
     "device": """str or torch.device, default={default}
     ``"auto"`` uses CUDA when available, else the CPU; or ``"cpu"``,

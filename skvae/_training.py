@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ._chunks import chunks, rows_per_chunk
 from ._module import VAEModule
 from ._validation import VALIDATIONS, rows_of
 
@@ -250,17 +249,10 @@ def refit_feature_variances(
     weighted by their self-normalized importance weights; rows go in
     chunks. Returns whether the module has a shared variance to update.
     """
-    likelihoods = module.likelihoods
-    residuals = likelihoods.new_residual_sums()
+    residuals = module.residual_sums(x, mask, eps, condition, kl_weight=kl_weight)
     if residuals is None:
         return False
-    size = rows_per_chunk(module.n_params, eps.shape[0])
-    for sl in chunks(x.shape[0], size):
-        mb = None if mask is None else mask[sl]
-        cb = None if condition is None else condition[sl]
-        log_w, params = module.log_weights(x[sl], mb, eps[:, sl], cb, kl_weight)
-        likelihoods.add_residuals(residuals, x[sl], mb, params, log_w)
-    likelihoods.set_feature_variances(residuals)
+    module.likelihoods.set_feature_variances(residuals)
     return True
 
 

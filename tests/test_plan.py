@@ -143,3 +143,21 @@ def test_default_progress_report_ends_full(gaussian_table, capsys):
     assert "100%" in fit[-1]
     assert "validation=" in fit[-1]
     assert "100%" in refit[-1]
+
+
+def test_held_out_rows_calibrate_overfitted_variances():
+    """Closed-form variances fitted on training rows are too small for new
+    rows; the held-out rows scale them up, and new rows score higher."""
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(400, 2))
+    X = Z @ rng.normal(size=(2, 8)) + 0.5 * rng.normal(size=(400, 8))
+    train, test = X[:200], X[200:]
+    vae = VAETransformer(hidden_layer_sizes=(128, 128), random_state=0).fit(train)
+    factor = vae._train_state.noise_calibration
+    assert factor > 1.05
+    calibrated = vae.score(test)
+    vae.module_.likelihoods.scale_feature_variances(1.0 / factor)
+    assert calibrated > vae.score(test)
+    # Without held-out rows there is nothing to calibrate on.
+    plain = VAETransformer(hidden_layer_sizes=(16,), early_stopping=False)
+    assert plain.fit(train)._train_state.noise_calibration == 1.0
