@@ -400,16 +400,10 @@ def skvae_params(settings: dict) -> dict[str, Any]:
     return params
 
 
-def skvae_method(
-    train: np.ndarray, test: np.ndarray, dataset: str, seed: int, settings: dict
-) -> dict[str, Any]:
-    """VAETransformer with a Gaussian likelihood; ``score`` on the test rows."""
-    from skvae import VAETransformer
-
-    params = skvae_params(settings)
-    model = VAETransformer(random_state=seed, **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+def _fit_and_score(model: Any, train: np.ndarray, test: np.ndarray) -> dict[str, Any]:
+    """Fit a VAETransformer on ``train`` and score ``test``, recording warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         _, fit_s = wall_time(lambda: model.fit(train))
     values, score_s = wall_time(lambda: model.score_samples(test))
     return {
@@ -417,11 +411,23 @@ def skvae_method(
         "fit_s": fit_s,
         "score_s": score_s,
         "settings": {"n_iter": int(model.n_iter_)},
-        "label": f"{model.n_iter_} epochs, {model.n_active_components_} active",
         "n_iter": int(model.n_iter_),
         "n_active_components": int(model.n_active_components_),
         "best_validation_score": model.best_validation_score_,
+        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
     }
+
+
+def skvae_method(
+    train: np.ndarray, test: np.ndarray, dataset: str, seed: int, settings: dict
+) -> dict[str, Any]:
+    """VAETransformer with a Gaussian likelihood; ``score`` on the test rows."""
+    from skvae import VAETransformer
+
+    model = VAETransformer(random_state=seed, **skvae_params(settings))
+    result = _fit_and_score(model, train, test)
+    result["label"] = f"{model.n_iter_} epochs, {model.n_active_components_} active"
+    return result
 
 
 def skvae_defaults_method(
@@ -433,20 +439,10 @@ def skvae_defaults_method(
     model = VAETransformer(random_state=seed)
     if settings.get("quick"):
         model.set_params(max_iter=QUICK_SKVAE.get("max_iter", 30))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, fit_s = wall_time(lambda: model.fit(train))
-    values, score_s = wall_time(lambda: model.score_samples(test))
-    return {
-        "values": values,
-        "fit_s": fit_s,
-        "score_s": score_s,
-        "settings": {"n_iter": int(model.n_iter_)},
-        "label": f"defaults: {model.n_iter_} epochs, {len(caught)} warnings",
-        "n_iter": int(model.n_iter_),
-        "n_active_components": int(model.n_active_components_),
-        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
-    }
+    result = _fit_and_score(model, train, test)
+    n_warnings = len(result["warnings"])
+    result["label"] = f"defaults: {model.n_iter_} epochs, {n_warnings} warnings"
+    return result
 
 
 #: Short name -> (label, function).

@@ -89,6 +89,7 @@ def fit_skvae(make, verbose: bool) -> tuple[Any, dict[str, Any]]:
 
 def run_transformer(X: np.ndarray, X_test: np.ndarray, verbose: bool) -> dict:
     """Default VAETransformer against FactorAnalysis(8): held-out log-likelihood."""
+
     def make(v):
         model = VAETransformer(random_state=0, verbose=int(v)).fit(X)
         return model, model.score(X_test)
