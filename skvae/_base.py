@@ -287,9 +287,9 @@ class _BaseVAE(BaseEstimator):
 
         ``n_observed`` counts the observed entries (the "entries" validation
         scheme holds out a share of them); None: every entry of the rows.
-        ``"auto"`` values are resolved here, in one place, from the size of
-        the data. ``incremental``
-        (``partial_fit``): one epoch, no early stopping.
+        ``"auto"`` values are resolved here, from the size of the data, by
+        the rules of :mod:`skvae._params`. ``incremental`` (``partial_fit``):
+        one epoch, no early stopping.
         """
         scheme = self._validation_scheme
         if n_observed is None:
@@ -308,16 +308,9 @@ class _BaseVAE(BaseEstimator):
         closed_form = self.variance_update == "closed_form" or (
             self.variance_update == "auto" and not self._fitted.schema.image_like
         )
-        max_iter = _params.epochs("max_iter", self.max_iter, steps)
-        patience = _params.epochs("n_iter_no_change", self.n_iter_no_change, steps)
-        if self.max_iter == "auto" and not early:
-            # No validation data to stop on: a fixed budget of epochs.
-            max_iter = _params.epochs("fixed", "auto", steps)
-            if self.n_iter_no_change == "auto":
-                patience = max_iter
-        elif self.n_iter_no_change == "auto" and max_iter > 1:
-            # An explicit max_iter asks for convergence within it.
-            patience = min(patience, max_iter - 1)
+        max_iter, patience = _params.budget(
+            self.max_iter, self.n_iter_no_change, steps, validation=early
+        )
         return TrainPlan(
             max_iter=1 if incremental else max_iter,
             batch_size=batch_size,

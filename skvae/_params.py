@@ -115,6 +115,27 @@ def epochs(name: str, value, steps_per_epoch: int) -> int:
     return int(min(max(wanted, low), high))
 
 
+def budget(
+    max_iter, n_iter_no_change, steps_per_epoch: int, *, validation: bool
+) -> tuple[int, int]:
+    """``max_iter`` and ``n_iter_no_change`` in epochs, ``"auto"`` resolved.
+
+    Without validation data, ``max_iter="auto"`` is the fixed budget of
+    :data:`AUTO_STEPS` ``["fixed"]``, run in full (an ``"auto"`` patience
+    equals it, so no ``ConvergenceWarning``). An ``"auto"`` patience stays
+    below an explicit ``max_iter``, which asks for convergence within it.
+    """
+    epochs_max = epochs("max_iter", max_iter, steps_per_epoch)
+    patience = epochs("n_iter_no_change", n_iter_no_change, steps_per_epoch)
+    if max_iter == "auto" and not validation:
+        epochs_max = epochs("fixed", "auto", steps_per_epoch)
+        if n_iter_no_change == "auto":
+            patience = epochs_max
+    elif n_iter_no_change == "auto" and epochs_max > 1:
+        patience = min(patience, epochs_max - 1)
+    return epochs_max, patience
+
+
 def early_stopping(value, scheme: str | None, n_held_out: int) -> bool:
     """``early_stopping`` resolved: ``"auto"`` holds out data when enough exists.
 

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
-from skvae._params import AUTO_EPOCHS, AUTO_STEPS, epochs
+from skvae._params import AUTO_EPOCHS, AUTO_STEPS, budget, epochs
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,21 @@ def test_auto_epochs_turn_step_budgets_into_epochs():
     assert (
         epochs("n_iter_no_change", "auto", 10**6) == AUTO_EPOCHS["n_iter_no_change"][0]
     )
+
+
+def test_budget_rules():
+    # With validation: a step budget, and the patience below it.
+    assert budget("auto", "auto", 10, validation=True) == (
+        math.ceil(AUTO_STEPS["max_iter"] / 10),
+        math.ceil(AUTO_STEPS["n_iter_no_change"] / 10),
+    )
+    # Without: a fixed budget run in full.
+    fixed, patience = budget("auto", "auto", 10, validation=False)
+    assert fixed == patience == math.ceil(AUTO_STEPS["fixed"] / 10)
+    # An explicit max_iter keeps an "auto" patience below it (so it can warn).
+    assert budget(5, "auto", 10, validation=True) == (5, 4)
+    assert budget(5, 5, 10, validation=True) == (5, 5)
+    assert budget(200, 7, 10, validation=False) == (200, 7)
 
 
 def test_small_tables_get_many_steps_large_ones_few_epochs(fitted):
