@@ -42,9 +42,9 @@ def test_auto_epochs_turn_step_budgets_into_epochs():
 
 def test_budget_rules():
     # With validation: a step budget, and the patience below it.
-    assert budget("auto", "auto", 10, validation=True) == (
-        math.ceil(AUTO_STEPS["max_iter"] / 10),
-        math.ceil(AUTO_STEPS["n_iter_no_change"] / 10),
+    assert budget("auto", "auto", 100, validation=True) == (
+        math.ceil(AUTO_STEPS["max_iter"] / 100),
+        math.ceil(AUTO_STEPS["n_iter_no_change"] / 100),
     )
     # Without: a fixed budget run in full.
     fixed, patience = budget("auto", "auto", 10, validation=False)
