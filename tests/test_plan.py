@@ -44,7 +44,7 @@ def test_budget_rules():
     # With validation: a step budget, and the patience below it.
     assert budget("auto", "auto", 100, validation=True) == (
         math.ceil(AUTO_STEPS["max_iter"] / 100),
-        math.ceil(AUTO_STEPS["n_iter_no_change"] / 100),
+        max(AUTO_EPOCHS["n_iter_no_change"][0], AUTO_STEPS["n_iter_no_change"] // 100),
     )
     # Without: a fixed budget run in full.
     fixed, patience = budget("auto", "auto", 10, validation=False)
