@@ -260,7 +260,8 @@ default={default}
     (its training rows hold the anomalies, which a held-out score would
     reward fitting).""",
     "validation_fraction": """float, default={default}
-    Share of the data held out for early stopping.""",
+    Share of the data held out for early stopping (the imputer's share of
+    the observed entries is capped at 20,000 entries).""",
     "n_iter_no_change": """int or "auto", default={default}
     Patience in epochs (warm-up epochs not counted). With
     ``n_iter_no_change >= max_iter`` exactly ``max_iter`` epochs run and no

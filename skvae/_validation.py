@@ -125,10 +125,16 @@ def hold_out_rows(
     return data, perm[n_val:], Validation(score, calibrate)
 
 
+#: The entries scheme holds out at most this many entries.
+MAX_HELD_OUT_ENTRIES = 20_000
+
+
 def hold_out_entries(
     data: TrainData, plan: TrainPlan, generator: torch.Generator
 ) -> tuple[TrainData, None, Validation]:
     """Hide ``validation_fraction`` of the observed entries; score their imputation.
+
+    At most :data:`MAX_HELD_OUT_ENTRIES` entries are hidden.
 
     The score is minus the root mean squared error over the hidden entries,
     in encoded units (for a categorical entry, the Brier score of its
@@ -153,6 +159,9 @@ def hold_out_entries(
             "validation or no training entry. Pass more data or set "
             "early_stopping=False."
         )
+    # A large table's score is precise with far fewer entries, and each
+    # epoch imputes them all.
+    n_val = min(n_val, MAX_HELD_OUT_ENTRIES)
     pick = torch.randperm(observed.numel(), generator=generator, device=x.device)
     hidden = observed[pick[:n_val]].sort().values
     x = x.clone(memory_format=torch.contiguous_format)

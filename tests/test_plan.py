@@ -176,3 +176,31 @@ def test_held_out_rows_calibrate_overfitted_variances():
     # Without held-out rows there is nothing to calibrate on.
     plain = VAETransformer(hidden_layer_sizes=(16,), early_stopping=False)
     assert plain.fit(train)._train_state.noise_calibration == 1.0
+
+
+def test_held_out_entries_are_capped_on_large_tables():
+    """The imputer's validation hides at most MAX_HELD_OUT_ENTRIES entries."""
+    import torch
+
+    from skvae._training import TrainData, TrainPlan
+    from skvae._validation import MAX_HELD_OUT_ENTRIES, hold_out_entries
+
+    n, p = 30_000, 10
+    data = TrainData(
+        x=torch.zeros(n, p),
+        mask=torch.ones(n, p),
+        fill=torch.zeros(p),
+        variable_of_column=torch.arange(p),
+    )
+    plan = TrainPlan(max_iter=1, batch_size=64, learning_rate=1e-3)
+    hidden, _, _ = hold_out_entries(data, plan, torch.Generator().manual_seed(0))
+    assert plan.validation_fraction * n * p > MAX_HELD_OUT_ENTRIES
+    assert int(n * p - hidden.mask.sum()) == MAX_HELD_OUT_ENTRIES
+    small = TrainData(
+        x=torch.zeros(1000, p),
+        mask=torch.ones(1000, p),
+        fill=torch.zeros(p),
+        variable_of_column=torch.arange(p),
+    )
+    hidden, _, _ = hold_out_entries(small, plan, torch.Generator().manual_seed(0))
+    assert int(1000 * p - hidden.mask.sum()) == round(0.1 * 1000 * p)
