@@ -365,12 +365,6 @@ class TabularSchema:
         plain = kind_arr[gauss] == "gaussian"
         cols = np.flatnonzero(gauss)
         unit = bool(plain.all()) and shares_one_unit(X[:, cols], stats, cols)
-        if unit:
-            # Pixels: no column's scale below a share of the typical one, so
-            # a pixel blank (or nearly) in training neither gets a unit that
-            # depends on the data's unit nor makes new ink infinitely rare.
-            typical = float(np.median(scale[plain][std[plain] > tiny[plain]]))
-            scale = np.maximum(np.where(std > tiny, std, 0.0), SCALE_FLOOR * typical)
         width = 1.0
         if standardize == "auto":
             standardize = not unit
@@ -379,6 +373,13 @@ class TabularSchema:
         if not standardize:
             gauss_fill = mean / width
             mean, scale = np.zeros_like(mean), np.full_like(mean, width)
+        elif unit:
+            # Pixels: no column's scale below a share of the typical one, so
+            # a pixel blank (or nearly) in training neither gets a unit that
+            # depends on the data's unit nor makes new ink infinitely rare.
+            varying = std > tiny
+            floor = SCALE_FLOOR * float(np.median(std[varying]))
+            scale = np.maximum(np.where(varying, std, 0.0), floor)
         p = np.where(stats.count[bern] > 0, stats.mean[bern], 0.5)
         freqs = [
             _frequencies(X[:, j], k)
