@@ -331,6 +331,7 @@ class _BaseVAE(BaseEstimator):
             validation=scheme if early else None,
             validation_fraction=fraction,
             validation_samples=_params.auto_value("validation_samples", "auto", n_rows),
+            validation_trim=_params.VALIDATION_TRIM if closed_form else 0.0,
             n_importance_samples=self.n_importance_samples,
             calibrate=closed_form,
             refit=early and bool(_params.auto_value("refit", self.refit, n_rows)),

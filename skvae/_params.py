@@ -35,16 +35,22 @@ AUTO_BATCH_RANGE = (64, 512)
 #: the epoch ranges below: small tables get many short epochs, large ones
 #: few long ones. ``"fixed"`` is the budget of a run without validation
 #: data, which trains for exactly that many epochs.
-AUTO_STEPS = {"max_iter": 20_000, "n_iter_no_change": 300, "fixed": 1_000}
+AUTO_STEPS = {"max_iter": 20_000, "n_iter_no_change": 600, "fixed": 1_000}
 AUTO_EPOCHS = {
     "max_iter": (50, 1000),
-    "n_iter_no_change": (5, 200),
+    "n_iter_no_change": (5, 100),
     "fixed": (10, 100),
 }
 #: ``early_stopping="auto"`` holds out validation data when the held-out
 #: part would have at least this many rows (scheme "rows") or entries
 #: (scheme "entries").
 AUTO_MIN_HELD_OUT = {"rows": 10, "entries": 20}
+#: Share of the held-out rows, the lowest-scoring, that early stopping and the
+#: variance calibration leave out when the variances are fitted in closed
+#: form: such variances follow the training residuals closely, so a few gross
+#: outliers among the held-out rows (data-entry errors) would otherwise
+#: dominate the mean, end training early and inflate every variance.
+VALIDATION_TRIM = 0.01
 
 SHARED_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -265,8 +271,8 @@ default={default}
     "n_iter_no_change": """int or "auto", default={default}
     Patience in epochs (warm-up epochs not counted). With
     ``n_iter_no_change >= max_iter`` exactly ``max_iter`` epochs run and no
-    ``ConvergenceWarning`` is raised. ``"auto"``: 300 minibatch steps' worth
-    of epochs, from 5 to 200, and less than an explicit ``max_iter``.""",
+    ``ConvergenceWarning`` is raised. ``"auto"``: 600 minibatch steps' worth
+    of epochs, from 5 to 100, and less than an explicit ``max_iter``.""",
     "tol": """float, default={default}
     Smallest improvement that resets the patience.""",
     "refit": """bool or "auto", default={default}
@@ -296,7 +302,10 @@ default={default}
     very low. With early stopping, closed-form variances are then scaled up
     by one factor (at least 1) fitted to the held-out data: the held-out
     rows' expected squared residuals, or the imputer's held-out entries'
-    errors. ``"auto"``: the closed form, except for image-like matrices
+    errors. The held-out rows' early-stopping score and factor then leave
+    out the lowest-scoring 1% of those rows, so that a few gross outliers
+    (data-entry errors) neither end training early nor widen every
+    variance. ``"auto"``: the closed form, except for image-like matrices
     (see ``standardize``), which get gradient steps.""",
     "device": """str or torch.device, default={default}
     ``"auto"`` uses CUDA when available, else the CPU; or ``"cpu"``,

@@ -34,7 +34,9 @@ class TrainPlan:
     ``"entries"`` (hide that share of the observed entries and score their
     imputation). ``refit`` retrains from the initial weights on all the data
     for the epoch count that validation chose; ``calibrate`` scales the
-    closed-form variances to the held-out entries' errors. ``seed`` drives
+    closed-form variances to the held-out errors. ``validation_trim``: the
+    rows scheme leaves that share of its lowest-scoring held-out rows out of
+    the score and the calibration. ``seed`` drives
     minibatches and noise; ``eval_seed`` the fixed draws of validation.
     """
 
@@ -52,6 +54,7 @@ class TrainPlan:
     validation: str | None = None
     validation_fraction: float = 0.1
     validation_samples: int = 50
+    validation_trim: float = 0.0
     n_importance_samples: int = 50
     calibrate: bool = False
     refit: bool = False

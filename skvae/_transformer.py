@@ -70,7 +70,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Lowest value of ``loss_curve_``.
     validation_scores_ : list of float or None
         ELBO per row of the held-out rows (higher is better) per epoch, when
-        rows were held out (``early_stopping``); None otherwise.
+        rows were held out (``early_stopping``); None otherwise. With
+        closed-form variances (``variance_update``), the lowest-scoring 1% of
+        the held-out rows are left out of this mean.
     best_validation_score_ : float or None
         Best validation ELBO; its weights are the fitted ones.
     kl_per_component_ : ndarray of shape (n_components,)

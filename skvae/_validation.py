@@ -77,7 +77,9 @@ def hold_out_rows(
     """Hold out ``validation_fraction`` of the rows; score their ELBO.
 
     Returns the training data (unchanged), the training row indices and the
-    validation (the held-out rows' mean ELBO, with fixed noise).
+    validation: the held-out rows' mean ELBO, with fixed noise, over all but
+    the ``validation_trim`` share of them that score lowest (the calibration
+    leaves the same rows out).
     """
     n = data.x.shape[0]
     n_val = int(round(plan.validation_fraction * n))
@@ -90,10 +92,18 @@ def hold_out_rows(
         )
     perm = torch.randperm(n, generator=generator, device=data.x.device)
     held_out = rows_of(data, perm[:n_val])
+    n_trim = int(plan.validation_trim * n_val)
+
+    def kept(module: VAEModule) -> tuple[TrainData, torch.Tensor]:
+        """The held-out rows but the ``n_trim`` lowest-scoring, and their -ELBO."""
+        elbo = negative_elbo(module, held_out, beta=plan.beta, seed=plan.eval_seed)
+        if n_trim == 0:
+            return held_out, elbo
+        order = elbo.argsort()[: n_val - n_trim]
+        return rows_of(held_out, order), elbo[order]
 
     def score(module: VAEModule) -> float:
-        elbo = negative_elbo(module, held_out, beta=plan.beta, seed=plan.eval_seed)
-        return -float(elbo.mean())
+        return -float(kept(module)[1].mean())
 
     @torch.no_grad()
     def calibrate(module: VAEModule) -> float:
@@ -103,7 +113,8 @@ def hold_out_rows(
         residuals, which a flexible decoder makes too small; the factor is the
         held-out rows' mean ratio of expected squared residual to variance.
         """
-        x = held_out.x
+        rows, _ = kept(module)
+        x = rows.x
         gen = torch.Generator(device=x.device).manual_seed(plan.eval_seed)
         eps = torch.randn(
             (plan.validation_samples, x.shape[0], module.n_components),
@@ -112,7 +123,7 @@ def hold_out_rows(
             dtype=x.dtype,
         )
         residuals = module.residual_sums(
-            x, held_out.mask, eps, held_out.condition, kl_weight=plan.beta
+            x, rows.mask, eps, rows.condition, kl_weight=plan.beta
         )
         if residuals is None:
             return 1.0

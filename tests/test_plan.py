@@ -204,3 +204,34 @@ def test_held_out_entries_are_capped_on_large_tables():
     )
     hidden, _, _ = hold_out_entries(small, plan, torch.Generator().manual_seed(0))
     assert int(1000 * p - hidden.mask.sum()) == round(0.1 * 1000 * p)
+
+
+def test_gross_outliers_in_held_out_rows_neither_stop_nor_widen(monkeypatch):
+    """A few data-entry errors among the held-out rows would dominate the mean
+    held-out ELBO of a closed-form fit: it would stop early and inflate every
+    variance. The lowest-scoring 1% of held-out rows are left out."""
+    import skvae._params as params
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    Z = rng.normal(size=(n, 2))
+    X = np.tanh(Z) @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(n, 6))
+    bad = rng.choice(n, 10, replace=False)
+    X[bad, rng.integers(6, size=10)] = 30.0
+    clean = np.delete(X, bad, axis=0)
+
+    def fit():
+        return VAETransformer(validation_fraction=0.5, random_state=0).fit(X)
+
+    robust = fit()
+    assert robust._plan(n).validation_trim == params.VALIDATION_TRIM > 0
+    # Image-like matrices get gradient variances and the plain mean.
+    pixels = datasets.load_digits().data[:200]
+    image = VAETransformer(hidden_layer_sizes=(8,), max_iter=1).fit(pixels)
+    assert image._plan(200).validation_trim == 0.0
+    monkeypatch.setattr(params, "VALIDATION_TRIM", 0.0)
+    plain = fit()
+    assert robust._train_state.noise_calibration < 1.05
+    assert plain._train_state.noise_calibration > 1.15
+    assert robust.n_iter_ > 2 * plain.n_iter_
+    assert robust.score(clean) > plain.score(clean) + 1.0
