@@ -35,6 +35,28 @@ def rows_per_chunk(width: int, n_draws: int = 1, live: int = 1) -> int:
     return max(1, CHUNK_ELEMENTS // max(1, int(live) * int(n_draws) * int(width)))
 
 
+#: Rows per inference block (fewer where the memory budget asks): scores and
+#: codes pass every row through the module in blocks of exactly this shape.
+BLOCK_ROWS = 256
+#: Blocks are a multiple of this many rows where the budget allows: matrix
+#: kernels work in tiles of rows, and a row in a partial tile may round
+#: differently from one in a full tile.
+BLOCK_ALIGN = 64
+
+
+def block_rows(width: int, n_draws: int = 1) -> int:
+    """Rows of every inference block: :data:`BLOCK_ROWS` within the budget.
+
+    A constant of the model (its width and number of draws), never of the
+    data, so that every row meets matrix products of one shape; a multiple
+    of :data:`BLOCK_ALIGN` (or, when the budget allows fewer rows, of the
+    largest power of two it allows).
+    """
+    rows = min(BLOCK_ROWS, rows_per_chunk(width, n_draws))
+    align = min(BLOCK_ALIGN, 1 << (rows.bit_length() - 1))
+    return rows - rows % align
+
+
 def chunks(n_rows: int, size: int):
     """Consecutive slices of at most ``size`` rows covering ``range(n_rows)``."""
     for start in range(0, n_rows, size):

@@ -11,7 +11,6 @@ validated numeric matrices; the estimators own input checking.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from . import _estimates
-from ._chunks import chunks, rows_per_chunk
+from ._chunks import block_rows, chunks, rows_per_chunk
 from ._data import TabularSchema
 from ._frame import FrameSchema
 from ._module import VAEModule
@@ -33,6 +32,13 @@ ESTIMATES: dict[str, Callable] = {
     "impute": _estimates.impute,
     "sample_missing": _estimates.sample_missing,
 }
+
+
+def pad_rows(t: torch.Tensor | None, size: int) -> torch.Tensor | None:
+    """``t`` with zero rows appended up to ``size`` rows (None stays None)."""
+    if t is None or t.shape[0] == size:
+        return t
+    return torch.cat([t, t.new_zeros((size - t.shape[0], *t.shape[1:]))])
 
 
 @dataclass
@@ -88,18 +94,10 @@ class FittedVAE:
         x: torch.Tensor,
         mask: torch.Tensor | None = None,
         condition: torch.Tensor | None = None,
-        *,
-        exact: bool = True,
     ) -> Iterator[tuple]:
         """The module and inputs on the inference device, without gradients.
 
-        With ``exact`` on the CPU, the block gets a float64 copy of the module
-        and inputs: float32 matrix products round differently for different
-        batch shapes (about 1e-7), which would make a row's result depend on
-        the rows beside it. Log-likelihoods, codes and explanations run
-        exact; imputations and decoding run the module as fitted, where such
-        differences are far below what the values are used for (and the
-        float64 copy would cost several times the time).
+        The module runs as fitted, in its own dtype; no copy is made.
         """
         module = self.module
         on_device = x.device.type != "cpu"
@@ -107,11 +105,6 @@ class FittedVAE:
             module.to(x.device)
         try:
             with torch.inference_mode():
-                if exact and not on_device:
-                    module = copy.deepcopy(module).double()
-                    x = x.double()
-                    mask = None if mask is None else mask.double()
-                    condition = None if condition is None else condition.double()
                 yield module, x, mask, condition
         finally:
             if on_device:
@@ -125,13 +118,17 @@ class FittedVAE:
         return self.schema.encode(X, self.device)
 
     def posterior_mean(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
-        """E[z | x] per row, float64."""
+        """E[z | x] per row, float64.
+
+        Computed in fixed blocks of rows, as in :meth:`importance_map`.
+        """
         with self.running(x, mask) as (module, x, mask, _):
-            size = rows_per_chunk(module.row_width)
-            parts = [
-                module.inference(x[sl], None if mask is None else mask[sl])[0]
-                for sl in chunks(x.shape[0], size)
-            ]
+            size = block_rows(module.row_width)
+            parts = []
+            for sl in chunks(x.shape[0], size):
+                m = None if mask is None else pad_rows(mask[sl], size)
+                mu = module.inference(pad_rows(x[sl], size), m)[0]
+                parts.append(mu[: sl.stop - sl.start])
         return torch.cat(parts).double().cpu().numpy()
 
     def kl_per_component(
@@ -139,7 +136,7 @@ class FittedVAE:
     ) -> np.ndarray:
         """Mean KL(q(z_k | x) || N(0, 1)) over the rows, per component."""
         total = torch.zeros(self.n_components, dtype=torch.float64, device=x.device)
-        with self.running(x, mask, exact=False) as (module, x, mask, _):
+        with self.running(x, mask) as (module, x, mask, _):
             # At the end of fit, beside the encoded training data.
             size = rows_per_chunk(module.row_width, live=2)
             for sl in chunks(x.shape[0], size):
@@ -164,7 +161,7 @@ class FittedVAE:
         z = z.to(self.device if return_mean else torch.device("cpu"))
         if condition is not None:
             condition = condition.to(device=z.device, dtype=z.dtype)
-        with self.running(z, exact=False) as (module, z, _, _):
+        with self.running(z) as (module, z, _, _):
             params = module.generative(z, condition)
             if return_mean:
                 values = module.mean(params)
@@ -197,30 +194,29 @@ class FittedVAE:
         condition: torch.Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
-        exact: bool = True,
     ):
         """Apply one of :data:`ESTIMATES` to the rows in bounded chunks.
 
-        With no ``generator`` every row uses the fixed score draws, so its
-        result does not depend on the other rows; with one, each row gets
-        fresh draws from it (posterior sampling). A ``condition`` of one row
-        applies to every row. ``exact``: see :meth:`running`. Returns the
-        estimate's tensor.
+        With no ``generator`` every row uses the fixed score draws, and the
+        rows go through the module in blocks of one fixed number of rows
+        (the last one padded): matrix products of one shape round the same
+        way for every row, so a row's result does not depend on the other
+        rows or on the call, bit for bit, at the module's own precision.
+        With a ``generator``, each row gets fresh draws from it (posterior
+        sampling). A ``condition`` of one row applies to every row. Returns
+        the estimate's tensor.
         """
         fn = ESTIMATES[estimate]
         K = self.n_importance_samples
-        with self.running(x, mask, condition, exact=exact) as (
-            module,
-            x,
-            mask,
-            condition,
-        ):
+        fixed = generator is None
+        with self.running(x, mask, condition) as (module, x, mask, condition):
             eps = self.score_noise().to(x)
-            extra = {} if generator is None else {"generator": generator}
+            extra = {} if fixed else {"generator": generator}
+            size = (block_rows if fixed else rows_per_chunk)(module.row_width, K)
             parts = []
-            for sl in chunks(x.shape[0], rows_per_chunk(module.row_width, K)):
-                if generator is not None:
-                    n = sl.stop - sl.start
+            for sl in chunks(x.shape[0], size):
+                n = sl.stop - sl.start
+                if not fixed:
                     eps = torch.randn(
                         K, n, self.n_components, generator=generator, device=x.device
                     ).to(x)
@@ -228,7 +224,11 @@ class FittedVAE:
                 if c is not None and c.shape[0] > 1:
                     c = c[sl]
                 m = None if mask is None else mask[sl]
-                parts.append(fn(module, x[sl], m, eps, c, **extra))
+                xb = x[sl]
+                if fixed:
+                    xb, m = pad_rows(xb, size), pad_rows(m, size)
+                    c = c if c is None or c.shape[0] == 1 else pad_rows(c, size)
+                parts.append(fn(module, xb, m, eps, c, **extra)[:n])
         return torch.cat(parts)
 
     def log_likelihood(
@@ -280,9 +280,7 @@ class FittedVAE:
         draw from p(x_mis | x_obs) per row.
         """
         estimate = "impute" if generator is None else "sample_missing"
-        values = self.importance_map(
-            x, mask, estimate, generator=generator, exact=False
-        )
+        values = self.importance_map(x, mask, estimate, generator=generator)
         return self.schema.decode(values)
 
     # ------------------------------------------------------------------ variances

@@ -99,11 +99,11 @@ def test_estimates_do_not_depend_on_the_chunk_size(table, monkeypatch):
     imp = VAEImputer(2, max_iter=5, early_stopping=False, **SMALL).fit(holes)
     det = VAEOutlierDetector(2, max_iter=5, **SMALL).fit(table)
     whole = imp.transform(holes), det.feature_log_likelihood(table)
-    monkeypatch.setattr(_chunks, "CHUNK_ELEMENTS", 1)  # one row per chunk
-    # Imputations run in float32 (rounding differs with the batch shape);
-    # log-likelihoods in float64.
+    monkeypatch.setattr(_chunks, "CHUNK_ELEMENTS", 1)  # one row per block
+    # Inference runs in float32: another block shape rounds differently, by
+    # float32 resolution (within one budget, results are bit-identical).
     np.testing.assert_allclose(imp.transform(holes), whole[0], rtol=1e-5)
-    np.testing.assert_allclose(det.feature_log_likelihood(table), whole[1], rtol=1e-12)
+    np.testing.assert_allclose(det.feature_log_likelihood(table), whole[1], rtol=1e-5)
 
 
 def test_conditional_scores_do_not_depend_on_the_other_rows():
