@@ -32,23 +32,76 @@ estimators), then ``--epochs`` timed epochs. This is done ``--repeats`` times,
 interleaved across competitors, and the fastest run is kept: load from other
 processes only ever adds time, and on 2 cores it can add a lot. The CPU share
 that other processes took during each run is measured from /proc/stat, printed
-as ``busy`` (flagged above 5%) and saved with the load averages. Also
-measured:
+as ``busy`` (flagged above 5%) and saved with the load averages.
 
-* ``skvae`` ``transform`` throughput (rows/s) against a bare forward pass of
-  its fitted encoder on the same float32 array;
-* peak RSS growth while fitting the table case (one epoch, batch 256), in a
-  fresh subprocess per competitor, against the target
-  ``2 x (float32 size of X + parameters, gradients and Adam state)``.
+Share of the GEMM peak: the machine's float32 matrix-product throughput is
+measured once, as the fastest of 5 (3 with ``--quick``) ``torch.mm`` of two
+2048 x 2048 float32 matrices (``2 * 2048^3`` FLOPs each) after one untimed,
+at the thread count the process has. For the ``hand-written`` and ``skvae``
+rows, GFLOP/s is the matrix-product FLOPs of one epoch over every row of the
+case divided by seconds per epoch, and ``of peak`` its share of that peak.
+The FLOPs count every linear layer of the case's encoder and decoder per
+row: forward ``2 * n_in * n_out``, backward twice that (weight and input
+gradients), except that the encoder's first layer has no input gradient.
+Element-wise work (activations, likelihood, KL) and Adam are not counted,
+and skvae's seconds per epoch include what ``fit`` does besides the epochs,
+so both shares understate the use of the machine somewhat.
 
-The script prints a table and writes everything (with the torch version,
-thread counts and CPU count) to JSON. ``torch.set_num_threads`` is never
-called: the thread count is whatever the environment gives.
+Inference: skvae's methods against bare PyTorch passes over the same fitted
+weights, in this process, interleaved, the fastest call kept; rows/s of each
+and their ratio ``skvae/bare`` (below 1: skvae is slower):
+
+* ``transform`` (posterior means) against a bare forward pass of the fitted
+  encoder (``est.module_.encoder``) on the standardized float32 array
+  (:func:`bare_encoder_forward`), fastest of 30 calls, every row of the case;
+* ``score_samples``: ``VAETransformer.score_samples`` of the estimator that
+  the timed fit produced (batch 256), importance-weighted log p(x) with K =
+  ``n_importance_samples`` (32), against :func:`bare_score`: standardize
+  with ``est.schema_`` (table), run the encoder, draw K latents
+  ``z = loc + std * eps`` with one fixed (K, n_components) ``eps`` for all
+  rows, decode, ``log p(x | z)`` (Bernoulli: BCE with logits; Gaussian: the
+  fitted per-column variances) ``+ log p(z) - log q(z | x)``, ``logsumexp``
+  over K minus ``log K``, minus the standardization's log-Jacobian; float32
+  under ``torch.inference_mode()``, in batches of 4096 draws (rows x K), no
+  validation, chunk padding or float64 copies;
+* ``VAEImputer.transform`` (table only): an imputer with the case's network,
+  one training draw per row and ``clip=False``, fitted on the table's first
+  20,000 rows with 20% of the entries hidden at random, its default K (500);
+  against :func:`bare_impute`: the same encoder pass given the masked row
+  (missing entries at the column mean, the mask appended), the weights
+  ``softmax_k log_w`` over the K draws, ``sum_k w_k E[x | z_k]`` back in the
+  original units for the hidden entries;
+* ``VAEOutlierDetector.decision_function``: a detector with the case's
+  network and otherwise its defaults (``score_method="likelihood"``, K = 32),
+  fitted on the first 20,000 rows; its decision function is the
+  importance-weighted log p(x) minus ``offset_``, so the bare pass is
+  :func:`bare_score` minus ``offset_``.
+
+The imputer and the detector train for 2 epochs (1 with ``--quick``):
+inference speed does not depend on convergence. These three time the first
+``min(n_rows, 1,000,000 // K)`` rows (``16,384 // K`` with ``--quick``),
+fastest of 3 calls (1 with ``--quick``) after one untimed. Once per row,
+skvae's values and the bare pass's are compared on the first 1024 of those
+rows (the hidden entries for the imputer): the table shows the largest
+absolute difference and the correlation. The bare passes use skvae's own
+fixed score draws (reproduced from the fitted score seed, a private
+attribute; if it is not found they use draws of their own, and only the
+correlation is meaningful), so equal values mean the same arithmetic.
+
+Also measured: peak RSS growth while fitting the table case (one epoch,
+batch 256), in a fresh subprocess per competitor, against the target
+``2 x (float32 size of X + parameters, gradients and Adam state)``.
+
+The script prints tables and writes everything (with the torch version,
+thread counts and CPU count) to JSON: ``fit`` (with ``gflop_per_s`` and
+``peak_share``), ``gemm`` (the peak and the FLOPs per epoch), ``transform``,
+``inference`` and ``inference_settings``, ``memory``. ``torch.set_num_threads``
+is never called: the thread count is whatever the environment gives.
 
 How to run
 ----------
 From the repository root, with skvae installed or ``PYTHONPATH=.`` (the full
-run takes about 8 minutes on 2 cores)::
+run takes about 10 minutes on 2 cores)::
 
     python benchmarks/bench_speed.py
     python benchmarks/bench_speed.py --quick          # smoke test, seconds
@@ -109,6 +162,31 @@ QUICK_TABLE_ROWS = 4_096
 MEMORY_BATCH_SIZE = 256
 MEMORY_WARMUP_ROWS = 2_048
 TRANSFORM_REPEATS = 30
+#: Timed calls of each inference pass (fastest kept), after one untimed call.
+INFERENCE_REPEATS = 3
+QUICK_INFERENCE_REPEATS = 1
+#: Rows x K per timed inference pass: a pass times min(n_rows, this // K) rows.
+INFERENCE_DRAWS = 1_000_000
+QUICK_INFERENCE_DRAWS = 16_384
+#: The imputer and the detector are fitted on at most this many rows, for
+#: this many epochs (inference speed does not depend on convergence).
+INFERENCE_FIT_ROWS = 20_000
+INFERENCE_FIT_EPOCHS = 2
+INFERENCE_FIT_BATCH = 256
+#: Share of the table's entries hidden for the imputer.
+HIDDEN_SHARE = 0.2
+#: Rows on which skvae's values and the bare pass's are compared once.
+CHECK_ROWS = 1_024
+#: Rows x K per batch of the bare importance-weighted passes: the fastest of
+#: 2^11 to 2^15 on a 2-core EPYC (larger batches spill the (K, rows, columns)
+#: temporaries out of the cache and run up to 30% slower).
+BARE_DRAWS_PER_BATCH = 1 << 12
+#: skvae's clamp of the posterior log-variance (``skvae._latent.LOGVAR_RANGE``).
+LOGVAR_CLAMP = (-12.0, 8.0)
+#: Square float32 matrices whose ``torch.mm`` gives the machine's GEMM peak.
+GEMM_SIZE = 2048
+GEMM_REPEATS = 5
+QUICK_GEMM_REPEATS = 3
 
 HAND = "hand-written"
 SKVAE = "skvae"
@@ -144,6 +222,24 @@ class FitTiming:
     wall_s: float
     s_per_epoch: float
     ratio_vs_hand: float | None = None
+    other_cpu_share: float | None = None
+    gflop_per_s: float | None = None
+    peak_share: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferenceTiming:
+    """Throughput of one skvae inference method and of its bare equivalent."""
+
+    case: str
+    method: str
+    n_rows: int
+    n_importance_samples: int
+    skvae_rows_per_s: float
+    bare_rows_per_s: float
+    ratio_skvae_vs_bare: float
+    check: dict[str, Any]
     other_cpu_share: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -406,18 +502,26 @@ def time_skvae(
     return timing, est
 
 
-def bare_encoder_forward(est: Any, X: np.ndarray) -> torch.Tensor:
-    """The fitted encoder on the float32 array, with no estimator around it."""
+def bare_encoder_forward(bare: BareVAE, X: np.ndarray) -> torch.Tensor:
+    """Posterior means: the fitted encoder on the standardized float32 rows.
+
+    No validation and no estimator around it; the mask channel (all ones:
+    the cases have no missing entries) is appended when the encoder takes one.
+    """
     with torch.inference_mode():
-        return est.module_.encoder(torch.from_numpy(X))
+        x = bare_standardize(bare, X)
+        if bare.mask_channel:
+            x = torch.cat([x, torch.ones_like(x)], dim=1)
+        return bare.encoder(x).chunk(2, dim=1)[0]
 
 
 def time_transform(est: Any, case: Case, log: list[str]) -> dict[str, Any]:
     """``transform`` throughput against a bare forward pass of the encoder."""
     n = case.X.shape[0]
+    bare = bare_vae(est)
     fns = {
         "transform": lambda: est.transform(case.X),
-        "bare": lambda: bare_encoder_forward(est, case.X),
+        "bare": lambda: bare_encoder_forward(bare, case.X),
     }
     with quiet(log):
         best, share = metered(lambda: best_times(fns, TRANSFORM_REPEATS))
@@ -430,6 +534,493 @@ def time_transform(est: Any, case: Case, log: list[str]) -> dict[str, Any]:
         "ratio_transform_vs_bare": best["bare"] / best["transform"],
         "other_cpu_share": share,
     }
+
+
+def import_estimators() -> dict[str, type] | None:
+    """The three skvae estimators by name, or None if skvae cannot be imported."""
+    try:
+        from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
+    except Exception:  # import_skvae already printed the note
+        return None
+    return {
+        "transformer": VAETransformer,
+        "imputer": VAEImputer,
+        "detector": VAEOutlierDetector,
+    }
+
+
+# ------------------------------------------------------- bare inference
+@dataclass(frozen=True, eq=False)
+class BareVAE:
+    """What the bare passes read from a fitted estimator, as float32 tensors.
+
+    Attributes
+    ----------
+    encoder, decoder : nn.Module
+        The fitted module's own networks (``est.module_.encoder`` and
+        ``est.module_.decoder``), called as they are.
+    mask_channel : bool
+        Whether the encoder also reads the missingness mask.
+    center, scale, inv_scale : Tensor of shape (n_features,) or None
+        Standardization of the (Gaussian) columns; None: the rows pass as
+        they are (Bernoulli pixels).
+    log_det : float
+        ``sum(log scale)``, the log-Jacobian of the standardization.
+    fill : Tensor of shape (n_features,)
+        Standardized stand-in of a missing entry (the column mean).
+    inv_var, log_norm : Tensor of shape (n_features,) or None
+        Gaussian likelihood: ``1 / variance`` and ``log variance + log 2 pi``
+        per column; None for a Bernoulli likelihood.
+    eps : Tensor of shape (K, n_components)
+        Standard-normal draws shared by every row.
+    same_draws : bool
+        Whether ``eps`` are the estimator's own fixed score draws.
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+    mask_channel: bool
+    center: torch.Tensor | None
+    scale: torch.Tensor | None
+    inv_scale: torch.Tensor | None
+    log_det: float
+    fill: torch.Tensor
+    inv_var: torch.Tensor | None
+    log_norm: torch.Tensor | None
+    eps: torch.Tensor
+    same_draws: bool
+
+
+def score_draws(est: Any, K: int, n_components: int) -> tuple[torch.Tensor, bool]:
+    """K standard-normal draws of the latent code, shared by every row.
+
+    skvae draws its fixed score noise as ``torch.randn(K, n_components)``
+    from a generator seeded with a seed kept at fit time. Where that seed can
+    be read (a private attribute, so this may break as skvae changes) the
+    same draws are made, so that the bare values match skvae's; otherwise
+    draws seeded with 0 (the values then agree only statistically).
+
+    Returns
+    -------
+    eps : Tensor of shape (K, n_components)
+    same_draws : bool
+        Whether these are skvae's own draws.
+    """
+    seed = getattr(getattr(est, "_fitted", None), "score_seed", None)
+    same = isinstance(seed, int)
+    gen = torch.Generator().manual_seed(seed if same else 0)
+    return torch.randn(K, n_components, generator=gen), same
+
+
+def bare_vae(est: Any) -> BareVAE:
+    """The networks and constants of a fitted estimator, for the bare passes.
+
+    Read from ``est.module_`` (encoder, decoder, the likelihood's fitted
+    variances) and the documented ``est.schema_`` (standardization). Only
+    what the two cases use is supported: one Gaussian block with a variance
+    per column (standardized columns) or one Bernoulli block.
+
+    Raises
+    ------
+    ValueError
+        For any other model.
+    """
+    module, schema = est.module_, est.schema_
+    if len(module.likelihoods) != 1:
+        raise ValueError("the bare passes support one likelihood block only")
+    lk = module.likelihoods[0]
+    gaussian = lk.kind == "gaussian"
+    if not gaussian and lk.kind != "bernoulli":
+        raise ValueError(f"no bare pass for a {lk.kind!r} likelihood")
+    if gaussian and getattr(lk, "decoded", False):
+        raise ValueError("no bare pass for a decoded Gaussian variance")
+    n_features = module.n_columns
+    eps, same = score_draws(est, int(est.n_importance_samples), module.n_components)
+    center = scale = inv_scale = inv_var = log_norm = None
+    log_det = 0.0
+    with torch.no_grad():
+        if gaussian:
+            center = torch.as_tensor(schema.mean, dtype=torch.float32)
+            scale = torch.as_tensor(schema.scale, dtype=torch.float32)
+            # skvae multiplies by the float32 rounding of 1 / scale.
+            inv_scale = torch.as_tensor(1.0 / schema.scale, dtype=torch.float32)
+            log_det = float(np.log(schema.scale).sum())
+            var = lk.variance().detach().float()
+            inv_var, log_norm = var.reciprocal(), var.log() + LOG_2PI
+    fill = torch.as_tensor(schema.fill, dtype=torch.float32)
+    if fill.shape != (n_features,):
+        raise ValueError("the bare passes need one fill value per column")
+    return BareVAE(
+        encoder=module.encoder,
+        decoder=module.decoder,
+        mask_channel=bool(module.mask_channel),
+        center=center,
+        scale=scale,
+        inv_scale=inv_scale,
+        log_det=log_det,
+        fill=fill,
+        inv_var=inv_var,
+        log_norm=log_norm,
+        eps=eps,
+        same_draws=same,
+    )
+
+
+def bare_standardize(bare: BareVAE, X: np.ndarray) -> torch.Tensor:
+    """Float32 rows of ``X`` in the model's units (NaN stays NaN)."""
+    x = torch.from_numpy(X)
+    if bare.center is None:
+        return x
+    return (x - bare.center) * bare.inv_scale
+
+
+def bare_log_weights(
+    bare: BareVAE, x: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Importance log-weights (K, n) and decoder outputs (K, n, n_features).
+
+    ``log p(x_obs | z_k) + log p(z_k) - log q(z_k | x)`` for ``z_k = loc +
+    std * eps_k``, leaving out the ``0.5 log 2 pi`` per latent component
+    that cancels between the two latent terms. ``x``: standardized rows with
+    missing entries filled; ``mask``: 1 where observed (None: all observed).
+    """
+    inputs = x if not bare.mask_channel else torch.cat([x, mask], dim=1)
+    loc, logvar = bare.encoder(inputs).chunk(2, dim=1)
+    logvar = logvar.clamp(*LOGVAR_CLAMP)
+    eps = bare.eps[:, None, :]
+    z = loc + torch.exp(0.5 * logvar) * eps
+    out = bare.decoder(z)
+    if bare.inv_var is None:
+        bce = F.binary_cross_entropy_with_logits(
+            out, x.expand_as(out), reduction="none"
+        )
+        log_px = -(bce if mask is None else bce * mask).sum(-1)
+    elif mask is None:
+        log_px = -0.5 * ((x - out).square() @ bare.inv_var + bare.log_norm.sum())
+    else:
+        sq = (x - out).square() * mask
+        log_px = -0.5 * (sq @ bare.inv_var + mask @ bare.log_norm)
+    log_pz_minus_log_qz = 0.5 * (eps.square() + logvar - z.square()).sum(-1)
+    return log_px + log_pz_minus_log_qz, out
+
+
+def bare_batch_rows(bare: BareVAE) -> int:
+    """Rows per batch of a bare pass: :data:`BARE_DRAWS_PER_BATCH` over K."""
+    return max(1, BARE_DRAWS_PER_BATCH // bare.eps.shape[0])
+
+
+def bare_score(bare: BareVAE, X: np.ndarray) -> np.ndarray:
+    """Importance-weighted log p(x) per row, in the original units.
+
+    ``logsumexp_k log_w - log K`` over the K draws, minus the log-Jacobian
+    of the standardization; float32 throughout, in batches of
+    :func:`bare_batch_rows` rows, with no validation.
+    """
+    K, size = bare.eps.shape[0], bare_batch_rows(bare)
+    parts = []
+    with torch.inference_mode():
+        x = bare_standardize(bare, X)
+        for start in range(0, x.shape[0], size):
+            log_w, _ = bare_log_weights(bare, x[start : start + size])
+            parts.append(torch.logsumexp(log_w, dim=0))
+        scores = torch.cat(parts) - (math.log(K) + bare.log_det)
+    return scores.numpy()
+
+
+def bare_impute(bare: BareVAE, X: np.ndarray) -> np.ndarray:
+    """``X`` with each NaN replaced by the importance-weighted conditional mean.
+
+    ``sum_k w_k E[x | z_k]`` with self-normalized weights over the K draws
+    of the encoder given the masked row (missing entries filled with the
+    column mean, the mask appended), back in the original units; observed
+    entries are kept. float32, in batches, with no validation or clipping.
+    Rows with no observed entry (which skvae sends to the prior) do not
+    occur with 20% of 50 entries hidden.
+    """
+    size = bare_batch_rows(bare)
+    parts = []
+    with torch.inference_mode():
+        raw = torch.from_numpy(X)
+        observed = ~torch.isnan(raw)
+        mask = observed.to(raw.dtype)
+        x = torch.where(observed, bare_standardize(bare, X), bare.fill)
+        for start in range(0, x.shape[0], size):
+            rows = slice(start, start + size)
+            log_w, out = bare_log_weights(bare, x[rows], mask[rows])
+            means = out if bare.inv_var is not None else torch.sigmoid(out)
+            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
+            parts.append((weights * means).sum(0))
+        values = torch.cat(parts)
+        if bare.scale is not None:
+            values = values * bare.scale + bare.center
+        return torch.where(observed, raw, values).numpy()
+
+
+def value_check(
+    skvae_values: np.ndarray,
+    bare_values: np.ndarray,
+    same_draws: bool,
+    where: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """How closely the bare values match skvae's (at ``where``, else all)."""
+    a = np.asarray(skvae_values, dtype=np.float64)
+    b = np.asarray(bare_values, dtype=np.float64)
+    if where is not None:
+        a, b = a[where], b[where]
+    return {
+        "n_values": int(a.size),
+        "same_draws": same_draws,
+        "max_abs_diff": float(np.max(np.abs(a - b))),
+        "max_abs_value": float(np.max(np.abs(a))),
+        "correlation": float(np.corrcoef(a.ravel(), b.ravel())[0, 1]),
+    }
+
+
+def hide_entries(X: np.ndarray, share: float, seed: int = 1) -> np.ndarray:
+    """A copy of ``X`` with ``share`` of its entries set to NaN at random."""
+    out = X.copy()
+    out[np.random.default_rng(seed).random(X.shape) < share] = np.nan
+    return out
+
+
+def inference_slice(X: np.ndarray, K: int, draws: int) -> np.ndarray:
+    """The first ``min(n_rows, draws // K)`` rows (at least one)."""
+    return X[: min(X.shape[0], max(1, draws // K))]
+
+
+def fit_for_inference(
+    cls: type, case: Case, X: np.ndarray, epochs: int, log: list[str], **params: Any
+) -> Any:
+    """An estimator with this case's network, fitted for ``epochs`` epochs."""
+    est = cls(
+        n_components=case.n_components,
+        hidden_layer_sizes=case.hidden,
+        activation="relu",
+        likelihood=case.likelihood,
+        batch_size=INFERENCE_FIT_BATCH,
+        learning_rate=LEARNING_RATE,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=10**6,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
+        **params,
+    )
+    with quiet(log):
+        est.fit(X)
+    return est
+
+
+def time_inference(
+    case: Case,
+    method: str,
+    X: np.ndarray,
+    K: int,
+    fns: dict[str, Callable[[], object]],
+    check: dict[str, Any],
+    repeats: int,
+    log: list[str],
+) -> InferenceTiming:
+    """Rows/s of ``fns["skvae"]`` and ``fns["bare"]`` on ``X``, fastest calls."""
+    with quiet(log):
+        best, share = metered(lambda: best_times(fns, repeats))
+    n = X.shape[0]
+    return InferenceTiming(
+        case=case.name,
+        method=method,
+        n_rows=n,
+        n_importance_samples=K,
+        skvae_rows_per_s=n / best["skvae"],
+        bare_rows_per_s=n / best["bare"],
+        ratio_skvae_vs_bare=best["bare"] / best["skvae"],
+        check=check,
+        other_cpu_share=share,
+    )
+
+
+def time_score_samples(
+    est: Any, case: Case, draws: int, repeats: int, log: list[str]
+) -> InferenceTiming:
+    """``VAETransformer.score_samples`` against :func:`bare_score`."""
+    bare, K = bare_vae(est), int(est.n_importance_samples)
+    X = inference_slice(case.X, K, draws)
+    with quiet(log):
+        ours = est.score_samples(X[:CHECK_ROWS])
+    check = value_check(ours, bare_score(bare, X[:CHECK_ROWS]), bare.same_draws)
+    fns = {"skvae": lambda: est.score_samples(X), "bare": lambda: bare_score(bare, X)}
+    return time_inference(case, "score_samples", X, K, fns, check, repeats, log)
+
+
+def time_imputer(
+    cls: type, case: Case, draws: int, epochs: int, repeats: int, log: list[str]
+) -> InferenceTiming:
+    """``VAEImputer.transform`` against :func:`bare_impute`, 20% hidden.
+
+    The imputer is fitted on the first rows of the table with
+    :data:`HIDDEN_SHARE` of the entries hidden, with this case's network,
+    one training draw per row and ``clip=False`` (so that both compute the
+    same values; the clip is one ``np.clip``); its number of draws K is its
+    default ``n_importance_samples``.
+    """
+    X_missing = hide_entries(case.X[:INFERENCE_FIT_ROWS], HIDDEN_SHARE)
+    est = fit_for_inference(
+        cls, case, X_missing, epochs, log, clip=False, n_train_samples=1
+    )
+    bare, K = bare_vae(est), int(est.n_importance_samples)
+    X = inference_slice(X_missing, K, draws)
+    with quiet(log):
+        ours = est.transform(X[:CHECK_ROWS])
+    hidden = np.isnan(X[:CHECK_ROWS])
+    check = value_check(
+        ours, bare_impute(bare, X[:CHECK_ROWS]), bare.same_draws, where=hidden
+    )
+    fns = {"skvae": lambda: est.transform(X), "bare": lambda: bare_impute(bare, X)}
+    timing = time_inference(
+        case, "VAEImputer.transform", X, K, fns, check, repeats, log
+    )
+    timing.extra = {"hidden_share": HIDDEN_SHARE, "fit_rows": X_missing.shape[0]}
+    return timing
+
+
+def time_detector(
+    cls: type, case: Case, draws: int, epochs: int, repeats: int, log: list[str]
+) -> InferenceTiming:
+    """``VAEOutlierDetector.decision_function`` against its bare score pass.
+
+    With the default ``score_method="likelihood"`` the decision function is
+    the importance-weighted log p(x) minus ``offset_``: :func:`bare_score`
+    minus ``offset_``. The detector has this case's network and otherwise
+    its own defaults.
+    """
+    X_fit = case.X[:INFERENCE_FIT_ROWS]
+    est = fit_for_inference(cls, case, X_fit, epochs, log)
+    if est.score_method != "likelihood":
+        raise ValueError(f"no bare pass for score_method={est.score_method!r}")
+    bare, K, offset = bare_vae(est), int(est.n_importance_samples), est.offset_
+    X = inference_slice(case.X, K, draws)
+
+    def bare_decision(rows: np.ndarray) -> np.ndarray:
+        return bare_score(bare, rows) - offset
+
+    with quiet(log):
+        ours = est.decision_function(X[:CHECK_ROWS])
+    check = value_check(ours, bare_decision(X[:CHECK_ROWS]), bare.same_draws)
+    fns = {
+        "skvae": lambda: est.decision_function(X),
+        "bare": lambda: bare_decision(X),
+    }
+    timing = time_inference(
+        case, "VAEOutlierDetector.decision_function", X, K, fns, check, repeats, log
+    )
+    timing.extra = {"fit_rows": X_fit.shape[0]}
+    return timing
+
+
+def time_inference_case(
+    case: Case,
+    transformer: Any,
+    estimators: dict[str, type],
+    settings: dict[str, Any],
+    log: list[str],
+) -> list[InferenceTiming]:
+    """Every skvae-versus-bare inference row of one case.
+
+    ``transformer`` is the estimator fitted by the timed fits; the imputer
+    (table case only) and the detector are fitted here. A row that fails
+    (skvae in the middle of a change) is left out with a note in ``log``.
+    """
+    draws, repeats = settings["draws_per_pass"], settings["repeats"]
+    epochs = settings["fit_epochs"]
+    jobs: list[tuple[str, Callable[[], InferenceTiming]]] = [
+        (
+            "score_samples",
+            lambda: time_score_samples(transformer, case, draws, repeats, log),
+        ),
+        (
+            "decision_function",
+            lambda: time_detector(
+                estimators["detector"], case, draws, epochs, repeats, log
+            ),
+        ),
+    ]
+    if case.likelihood == "gaussian":
+        jobs.insert(
+            1,
+            (
+                "imputer",
+                lambda: time_imputer(
+                    estimators["imputer"], case, draws, epochs, repeats, log
+                ),
+            ),
+        )
+    rows = []
+    for name, job in jobs:
+        try:
+            rows.append(job())
+        except Exception as exc:  # a library in progress; keep the other rows
+            log.append(f"note: {name} on {case.name} skipped: {exc!r}")
+    return rows
+
+
+# ----------------------------------------------------------- GEMM peak
+def gemm_peak(size: int, repeats: int) -> dict[str, Any]:
+    """float32 ``torch.mm`` throughput of two ``size x size`` matrices.
+
+    The fastest of ``repeats`` products (after one untimed), at the thread
+    count the process has; ``2 size^3`` FLOPs each.
+    """
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen)
+    b = torch.randn(size, size, generator=gen)
+    out = torch.empty(size, size)
+    best, share = metered(
+        lambda: best_times({"mm": lambda: torch.mm(a, b, out=out)}, repeats)
+    )
+    return {
+        "size": size,
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "best_s": best["mm"],
+        "gflop_per_s": 2.0 * size**3 / best["mm"] / 1e9,
+        "other_cpu_share": share,
+    }
+
+
+def linear_layers(case: Case) -> list[tuple[int, int]]:
+    """(in, out) of every linear layer of the case's encoder, then decoder."""
+    n_features, d = case.X.shape[1], case.n_components
+    encoder = [n_features, *case.hidden, 2 * d]
+    decoder = [d, *case.hidden[::-1], n_features]
+    return [
+        (n_in, n_out)
+        for sizes in (encoder, decoder)
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False)
+    ]
+
+
+def train_flops_per_epoch(case: Case) -> float:
+    """Matrix-product FLOPs of one training epoch over every row of the case.
+
+    Per row and layer: forward ``2 n_in n_out``, backward twice that (the
+    gradients of the weights and of the layer's input), except that the
+    encoder's first layer computes no input gradient (the data need none).
+    Element-wise work and the optimizer are not counted.
+    """
+    layers = linear_layers(case)
+    forward = sum(2 * n_in * n_out for n_in, n_out in layers)
+    first_in, first_out = layers[0]
+    backward = 2 * forward - 2 * first_in * first_out
+    return float(case.X.shape[0] * (forward + backward))
+
+
+def set_gemm_shares(rows: list[FitTiming], cases: list[Case], peak: float) -> None:
+    """GFLOP/s and share of the GEMM peak of the hand-written and skvae rows."""
+    flops = {case.name: train_flops_per_epoch(case) for case in cases}
+    for row in rows:
+        if row.method in (HAND, SKVAE):
+            row.gflop_per_s = flops[row.case] / row.s_per_epoch / 1e9
+            row.peak_share = row.gflop_per_s / peak
 
 
 # ------------------------------------------------------------------- memory
@@ -622,10 +1213,30 @@ def print_header(epochs: int, repeats: int, cases: list[Case]) -> None:
     )
 
 
+def print_gemm_peak(peak: dict[str, Any]) -> None:
+    """The machine's float32 GEMM throughput, measured once."""
+    print(
+        f"float32 GEMM peak {peak['gflop_per_s']:.1f} GFLOP/s "
+        f"(torch.mm {peak['size']}x{peak['size']}, fastest of {peak['repeats']}, "
+        f"{peak['threads']} threads, busy {format_share(peak['other_cpu_share'])})",
+        flush=True,
+    )
+
+
 def print_fit_table(rows: list[FitTiming]) -> None:
-    """Seconds per epoch, ratio to the hand-written loop, and machine load."""
+    """Seconds per epoch, ratio to the hand-written loop, GEMM share, load."""
     table = markdown_table(
-        ["method", "case", "batch", "epochs", "s/epoch", "vs hand-written", "busy"],
+        [
+            "method",
+            "case",
+            "batch",
+            "epochs",
+            "s/epoch",
+            "vs hand-written",
+            "GFLOP/s",
+            "of peak",
+            "busy",
+        ],
         [
             [
                 r.method,
@@ -634,16 +1245,21 @@ def print_fit_table(rows: list[FitTiming]) -> None:
                 r.epochs,
                 f"{r.s_per_epoch:.3f}",
                 f"{r.ratio_vs_hand:.2f}",
+                "" if r.gflop_per_s is None else f"{r.gflop_per_s:.1f}",
+                "" if r.peak_share is None else f"{r.peak_share:.0%}",
                 format_share(r.other_cpu_share).strip(),
             ]
             for r in rows
         ],
-        align="llrrrrr",
+        align="llrrrrrrr",
     )
     print(table)
     print(
         "\nbusy: CPU share taken by other processes during the kept run; "
-        f"above {BUSY_WARNING:.0%} (marked !) its time is inflated.\n"
+        f"above {BUSY_WARNING:.0%} (marked !) its time is inflated. GFLOP/s: "
+        "matrix-product FLOPs of an epoch (forward 2*m*n*k, backward twice that "
+        "but no input gradient for the first layer) over s/epoch; of peak: "
+        "share of the float32 GEMM peak.\n"
     )
 
 
@@ -655,16 +1271,51 @@ def format_share(share: float | None) -> str:
     return f"{share:.0%}{flag}"
 
 
-def print_transform(rows: list[dict[str, Any]]) -> None:
-    """Print skvae's transform throughput against the bare encoder."""
-    for t in rows:
-        print(
-            f"transform {t['case']:<6} skvae {t['transform_rows_per_s']:>12,.0f} rows/s"
-            f"  bare encoder {t['bare_forward_rows_per_s']:>12,.0f} rows/s"
-            f"  ratio {t['ratio_transform_vs_bare']:.2f}"
-            f"  busy {format_share(t['other_cpu_share'])}"
-        )
-    print()
+def print_inference(
+    transforms: list[dict[str, Any]], rows: list[InferenceTiming]
+) -> None:
+    """Inference throughput of skvae against the bare torch passes."""
+    cells = [
+        [
+            "transform",
+            t["case"],
+            t["n_rows"],
+            "",
+            f"{t['transform_rows_per_s']:,.0f}",
+            f"{t['bare_forward_rows_per_s']:,.0f}",
+            f"{t['ratio_transform_vs_bare']:.2f}",
+            "",
+            "",
+            format_share(t["other_cpu_share"]).strip(),
+        ]
+        for t in transforms
+    ]
+    cells += [
+        [
+            r.method,
+            r.case,
+            r.n_rows,
+            r.n_importance_samples,
+            f"{r.skvae_rows_per_s:,.0f}",
+            f"{r.bare_rows_per_s:,.0f}",
+            f"{r.ratio_skvae_vs_bare:.2f}",
+            f"{r.check['max_abs_diff']:.1e}",
+            f"{r.check['correlation']:.6f}",
+            format_share(r.other_cpu_share).strip(),
+        ]
+        for r in rows
+    ]
+    header = ["method", "case", "rows", "K", "skvae rows/s", "bare rows/s"]
+    header += ["skvae/bare", "max abs diff", "corr", "busy"]
+    print(markdown_table(header, cells, align="llrrrrrrrr"))
+    same = sorted({r.check["same_draws"] for r in rows}, reverse=True)
+    draws = " and ".join("skvae's own" if s else "independent" for s in same)
+    print(
+        "\nrows/s: fastest call; skvae/bare: ratio of rows/s. transform's bare "
+        "pass is the encoder alone on the raw rows. max abs diff and corr: "
+        f"skvae's values against the bare pass's on the first {CHECK_ROWS} "
+        f"rows (hidden entries for the imputer), {draws or 'no'} draws.\n"
+    )
 
 
 def print_memory(report: dict[str, Any]) -> None:
@@ -790,21 +1441,40 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS)
     repeats = args.repeats or (1 if args.quick else DEFAULT_REPEATS)
     skvae_cls = import_skvae()
+    estimators = None if skvae_cls is None else import_estimators()
     cases = build_cases(args.quick, args.rows)
     print_header(epochs, repeats, cases)
+    peak = gemm_peak(GEMM_SIZE, QUICK_GEMM_REPEATS if args.quick else GEMM_REPEATS)
+    inference_settings = {
+        "repeats": QUICK_INFERENCE_REPEATS if args.quick else INFERENCE_REPEATS,
+        "draws_per_pass": QUICK_INFERENCE_DRAWS if args.quick else INFERENCE_DRAWS,
+        "fit_epochs": 1 if args.quick else INFERENCE_FIT_EPOCHS,
+        "fit_rows": INFERENCE_FIT_ROWS,
+        "hidden_share": HIDDEN_SHARE,
+        "check_rows": CHECK_ROWS,
+        "bare_draws_per_batch": BARE_DRAWS_PER_BATCH,
+    }
     log: list[str] = []
     fits: list[FitTiming] = []
     transforms: list[dict[str, Any]] = []
+    inference: list[InferenceTiming] = []
     for case in cases:
         rows, fitted = time_case(case, epochs, repeats, skvae_cls, log)
         fits.extend(rows)
         if fitted is not None:
             transforms.append(time_transform(fitted, case, log))
+        if fitted is not None and estimators is not None:
+            inference.extend(
+                time_inference_case(case, fitted, estimators, inference_settings, log)
+            )
+            print(f"  timed {case.name} inference", flush=True)
     print()
     set_ratios(fits)
     memory = memory_report(cases[1], skvae_cls is not None)
+    set_gemm_shares(fits, cases, peak["gflop_per_s"])
+    print_gemm_peak(peak)
     print_fit_table(fits)
-    print_transform(transforms)
+    print_inference(transforms, inference)
     print_memory(memory)
     print(f"load average at end: {format_load(os.getloadavg())}")
     if log:
@@ -821,6 +1491,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "skvae_available": skvae_cls is not None,
         "fit": [asdict(r) for r in fits],
         "transform": transforms,
+        "inference_settings": inference_settings,
+        "inference": [asdict(r) for r in inference],
+        "gemm": {
+            "peak": peak,
+            "train_flops_per_epoch": {c.name: train_flops_per_epoch(c) for c in cases},
+            "linear_layers": {c.name: linear_layers(c) for c in cases},
+        },
         "memory": memory,
         "library_messages": log,
     }

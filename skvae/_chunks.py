@@ -35,9 +35,13 @@ def rows_per_chunk(width: int, n_draws: int = 1, live: int = 1) -> int:
     return max(1, CHUNK_ELEMENTS // max(1, int(live) * int(n_draws) * int(width)))
 
 
-#: Rows per inference block (fewer where the memory budget asks): scores and
-#: codes pass every row through the module in blocks of exactly this shape.
+#: Rows per inference block (fewer where the memory budget or
+#: :data:`BLOCK_DRAWS` asks): scores and codes pass every row through the
+#: module in blocks of exactly this shape.
 BLOCK_ROWS = 256
+#: At most this many rows times draws per block: the decoder's input then
+#: stays in cache, and a call on a few rows pads little.
+BLOCK_DRAWS = 4096
 #: Blocks are a multiple of this many rows where the budget allows: matrix
 #: kernels work in tiles of rows, and a row in a partial tile may round
 #: differently from one in a full tile.
@@ -53,6 +57,7 @@ def block_rows(width: int, n_draws: int = 1) -> int:
     largest power of two it allows).
     """
     rows = min(BLOCK_ROWS, rows_per_chunk(width, n_draws))
+    rows = max(1, min(rows, BLOCK_DRAWS // max(1, int(n_draws))))
     align = min(BLOCK_ALIGN, 1 << (rows.bit_length() - 1))
     return rows - rows % align
 
