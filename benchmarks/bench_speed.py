@@ -1312,7 +1312,7 @@ def print_inference(
     draws = " and ".join("skvae's own" if s else "independent" for s in same)
     print(
         "\nrows/s: fastest call; skvae/bare: ratio of rows/s. transform's bare "
-        "pass is the encoder alone on the raw rows. max abs diff and corr: "
+        "pass is the encoder on the standardized rows. max abs diff and corr: "
         f"skvae's values against the bare pass's on the first {CHECK_ROWS} "
         f"rows (hidden entries for the imputer), {draws or 'no'} draws.\n"
     )

@@ -4,6 +4,7 @@ from . import plotting  # matplotlib is imported by its functions, not here
 from ._base import PosteriorCollapseWarning
 from ._imputer import VAEImputer
 from ._outlier import VAEOutlierDetector
+from ._persist import inspect, load, save
 from ._transformer import VAETransformer
 
 __version__ = "0.1.0"
@@ -14,5 +15,8 @@ __all__ = [
     "VAEOutlierDetector",
     "VAETransformer",
     "__version__",
+    "inspect",
+    "load",
     "plotting",
+    "save",
 ]

@@ -34,6 +34,9 @@ N_QUANTILES = 1000
 #: Normal scores are clipped to the quantile levels [eps, 1 - eps].
 _QUANTILE_EPS = 1e-7
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Encoded values are clipped to +-this many standard deviations: enough for
+#: any genuine outlier, small enough that no network layer overflows float32.
+STANDARD_LIMIT = 1e4
 _TOO_LARGE = (
     "X contains infinity or a value too large for float32 (about 3.4e38); "
     "remove or rescale it."
@@ -419,8 +422,10 @@ class TabularSchema:
         Raises
         ------
         ValueError
-            On infinite values, values beyond float32 after standardization,
-            Bernoulli columns outside [0, 1] or lognormal columns <= 0.
+            On infinite values (or values beyond float32), Bernoulli columns
+            outside [0, 1] or lognormal columns <= 0. Finite values far
+            outside the training data are accepted: their standardized
+            values are clipped to +-:data:`STANDARD_LIMIT`.
         """
         device = torch.device(device)
         if not X.flags.writeable or any(step < 0 for step in X.strides):
@@ -442,6 +447,10 @@ class TabularSchema:
                 copy=True,
                 memory_format=torch.contiguous_format,
             )
+            # Infinities (also float64 values beyond float32) are refused
+            # before any transformation could hide them.
+            if bool(torch.isinf(x).any()):
+                raise ValueError(_TOO_LARGE)
             if self._log_columns.size:
                 self._take_log(x)
             if self._quantile_columns.size:
@@ -452,6 +461,10 @@ class TabularSchema:
                 # depend on the shape of the batch it comes in.
                 x.sub_(torch.as_tensor(self._center, dtype=x.dtype, device=device))
                 x.mul_(torch.as_tensor(self._inv_scale, dtype=x.dtype, device=device))
+            # A value far outside the training data gets a very low
+            # likelihood, never an overflow: standardized values are kept
+            # within STANDARD_LIMIT (NaN stays NaN).
+            x.clamp_(-STANDARD_LIMIT, STANDARD_LIMIT)
             if not self.identity_order:
                 x = x[:, torch.as_tensor(self.order, device=device)]
         n_gauss, n_bern, n_cat = self.block_sizes

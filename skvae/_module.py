@@ -230,7 +230,7 @@ class VAEModule(nn.Module):
         residuals = self.likelihoods.new_residual_sums()
         if residuals is None:
             return None
-        size = rows_per_chunk(self.n_params, eps.shape[0])
+        size = rows_per_chunk(self.row_width, eps.shape[0], live=2)
         for sl in chunks(x.shape[0], size):
             mb = None if mask is None else mask[sl]
             cb = None if condition is None else condition[sl]

@@ -192,8 +192,7 @@ def run_epoch(
         if average is not None:
             decay = min(plan.average_decay, (1.0 + step) / (10.0 + step))
             with torch.no_grad():
-                for a, p in zip(average, params, strict=True):
-                    a.lerp_(p, 1.0 - decay)
+                torch._foreach_lerp_(average, params, 1.0 - decay)
         total += loss.detach() * idx.shape[0]
     mean_loss = float(total) / n
     if not math.isfinite(mean_loss):

@@ -18,6 +18,8 @@ from ._utils import _fit_context, draw_seeds
 #: Default latent values of :meth:`VAETransformer.traverse` (the prior's
 #: central +-3 standard deviations).
 TRAVERSE_VALUES = np.linspace(-3.0, 3.0, 7)
+#: ``inverse_transform`` refuses codes beyond +-this (the prior is N(0, I)).
+MAX_CODE = 1e4
 
 
 @document
@@ -382,7 +384,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Parameters
         ----------
         Z : array-like of shape (n_samples, n_components)
-            Latent codes.
+            Latent codes: finite, within +-1e4.
         y : array-like of shape (n_samples,), label or None, default=None
             Class of each row for a conditional model, where it is required
             (the decoder's mean depends on the class); one label applies to
@@ -399,6 +401,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but this VAETransformer has "
                 f"n_components={self.n_components}."
+            )
+        if Z.size and float(np.abs(Z).max()) > MAX_CODE:
+            raise ValueError(
+                f"Z has values beyond +-{MAX_CODE:g}; latent codes lie within a "
+                "few units of 0 (the prior is a standard normal). Pass codes from "
+                "transform or sample."
             )
         return self._decode_codes(
             Z, y, method="inverse_transform", return_mean=True, random_state=None
