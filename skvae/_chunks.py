@@ -8,9 +8,9 @@ style of scikit-learn's ``working_memory``. No torch or sklearn here.
 
 from __future__ import annotations
 
-#: Numbers in the largest intermediate tensor of one chunk (16 MiB of
-#: float32, 32 MiB of float64).
-CHUNK_ELEMENTS = 1 << 22
+#: Numbers in the largest intermediate tensor of one chunk (8 MiB of
+#: float32, 16 MiB of float64).
+CHUNK_ELEMENTS = 1 << 21
 
 
 def rows_per_chunk(width: int, n_draws: int = 1, live: int = 1) -> int:

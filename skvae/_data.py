@@ -447,10 +447,16 @@ class TabularSchema:
                 copy=True,
                 memory_format=torch.contiguous_format,
             )
-            # Infinities (also float64 values beyond float32) are refused
-            # before any transformation could hide them.
-            if bool(torch.isinf(x).any()):
-                raise ValueError(_TOO_LARGE)
+        # One reduction, before any transformation could hide an infinity
+        # (also a float64 value beyond float32), finds NaN, inf and (for
+        # Bernoulli-only data) the range; NaN propagates through min and max.
+        lo, hi = (float(v) for v in torch.aminmax(x))
+        has_nan = math.isnan(lo)
+        if not has_nan and (math.isinf(lo) or math.isinf(hi)):
+            raise ValueError(_TOO_LARGE)
+        if has_nan and bool(torch.isinf(x).any()):
+            raise ValueError(_TOO_LARGE)
+        if x is not src:
             if self._log_columns.size:
                 self._take_log(x)
             if self._quantile_columns.size:
@@ -469,14 +475,6 @@ class TabularSchema:
                 x = x[:, torch.as_tensor(self.order, device=device)]
         n_gauss, n_bern, n_cat = self.block_sizes
         n_gb = n_gauss + n_bern
-        # A single reduction finds NaN, inf and (for Bernoulli-only data) the
-        # range; NaN propagates through min and max.
-        lo, hi = (float(v) for v in torch.aminmax(x))
-        has_nan = math.isnan(lo)
-        if not has_nan and (math.isinf(lo) or math.isinf(hi)):
-            raise ValueError(_TOO_LARGE)
-        if has_nan and bool(torch.isinf(x).any()):
-            raise ValueError(_TOO_LARGE)
         if n_bern and (n_gauss or n_cat or has_nan or lo < 0 or hi > 1):
             block = x[:, n_gauss:n_gb]
             bad = ((block < 0) | (block > 1)).any(0)
