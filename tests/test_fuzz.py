@@ -274,3 +274,79 @@ def test_fit_on_random_input_succeeds_or_refuses(X, cls):
         _check_output(model.transform(X), X.shape[0])
     else:
         _check_output(model.score_samples(X), X.shape[0])
+
+
+@st.composite
+def mixed_frames(draw):
+    """DataFrames with a random mix of column dtypes and missing entries."""
+    n = draw(st.integers(2, 8))
+    kinds = draw(
+        st.lists(
+            st.sampled_from(["float", "int", "bool", "category", "string", "object"]),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    columns = {}
+    for j, kind in enumerate(kinds):
+        holes = rng.random(n) < draw(st.sampled_from([0.0, 0.0, 0.3]))
+        if kind == "float":
+            values = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-6, 1e6]))
+            columns[f"c{j}"] = np.where(holes, np.nan, values)
+        elif kind == "int":
+            columns[f"c{j}"] = rng.integers(-3, 50, n)
+        elif kind == "bool":
+            columns[f"c{j}"] = rng.random(n) < 0.5
+        else:
+            labels = rng.choice(["a", "b", "c"], n).astype(object)
+            labels[holes] = None
+            if kind == "category":
+                columns[f"c{j}"] = pd.Categorical(labels)
+            elif kind == "string":
+                columns[f"c{j}"] = pd.array(labels, dtype="string")
+            else:
+                columns[f"c{j}"] = pd.Series(labels, dtype=object)
+    return pd.DataFrame(columns)
+
+
+@settings(
+    settings.get_profile(PROFILE),
+    max_examples=settings.get_profile(PROFILE).max_examples // 20,
+)
+@given(frame=mixed_frames())
+def test_fit_on_random_dataframes_succeeds_or_refuses(frame):
+    """Any mix of dtypes fits (or is refused clearly); outputs keep the
+    columns and dtypes, and an unseen category is refused, not guessed."""
+    kw = {"hidden_layer_sizes": (4,), "max_iter": 1, "random_state": 0}
+    for cls in (VAETransformer, VAEImputer):
+        model = cls(1, **kw)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(frame)
+        except ERRORS as exc:
+            assert str(exc)  # noqa: PT017 (a refusal must say why)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if cls is VAEImputer:
+                out = model.transform(frame)
+                # Columns empty in fit are dropped (keep_empty_features=False).
+                kept = [c for c in frame.columns if frame[c].notna().any()]
+                if isinstance(out, pd.DataFrame):  # a frame with labels
+                    assert list(out.columns) == kept
+                    assert not out.isna().any().any()
+                else:  # numbers only: an array, as scikit-learn's imputers
+                    _check_output(out, len(frame), len(kept))
+            else:
+                _check_output(model.transform(frame), len(frame), 1)
+                _check_output(model.score_samples(frame), len(frame))
+                sample = model.sample(3, random_state=0)
+                if isinstance(sample, pd.DataFrame):
+                    assert list(sample.columns) == list(frame.columns)
+                    assert [str(t) for t in sample.dtypes] == [
+                        str(t) for t in frame.dtypes
+                    ]
+                else:
+                    _check_output(sample, 3, frame.shape[1])
