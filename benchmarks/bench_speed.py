@@ -461,8 +461,14 @@ def import_skvae() -> type | None:
     return VAETransformer
 
 
-def make_skvae(cls: type, case: Case, batch_size: int, epochs: int) -> Any:
-    """A VAETransformer that trains exactly ``epochs`` epochs on this case."""
+def make_skvae(
+    cls: type, case: Case, batch_size: int, epochs: int, **params: Any
+) -> Any:
+    """An estimator of this case's network that trains exactly ``epochs`` epochs.
+
+    ``cls`` is a skvae estimator class (``VAETransformer`` for the fit
+    rows); ``params`` are further constructor arguments.
+    """
     return cls(
         n_components=case.n_components,
         hidden_layer_sizes=case.hidden,
@@ -476,6 +482,7 @@ def make_skvae(cls: type, case: Case, batch_size: int, epochs: int) -> Any:
         early_stopping=False,
         device="cpu",
         random_state=0,
+        **params,
     )
 
 
@@ -792,21 +799,7 @@ def fit_for_inference(
     cls: type, case: Case, X: np.ndarray, epochs: int, log: list[str], **params: Any
 ) -> Any:
     """An estimator with this case's network, fitted for ``epochs`` epochs."""
-    est = cls(
-        n_components=case.n_components,
-        hidden_layer_sizes=case.hidden,
-        activation="relu",
-        likelihood=case.likelihood,
-        batch_size=INFERENCE_FIT_BATCH,
-        learning_rate=LEARNING_RATE,
-        max_iter=epochs,
-        tol=0.0,
-        n_iter_no_change=10**6,
-        early_stopping=False,
-        device="cpu",
-        random_state=0,
-        **params,
-    )
+    est = make_skvae(cls, case, INFERENCE_FIT_BATCH, epochs, **params)
     with quiet(log):
         est.fit(X)
     return est
