@@ -194,7 +194,7 @@ def hold_out_entries(
         gen = torch.Generator().manual_seed(plan.eval_seed)
         eps = torch.randn(plan.n_importance_samples, module.n_components, generator=gen)
         eps = eps[: plan.validation_samples].to(x.device)
-        size = rows_per_chunk(module.row_width, plan.n_importance_samples)
+        size = rows_per_chunk(module.row_width, eps.shape[0])
         return [
             fn(module, x_val[sl], mask_val[sl], eps)
             for sl in chunks(x_val.shape[0], size)
