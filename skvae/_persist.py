@@ -480,6 +480,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufOU":
         return _plain(value.tolist())
+    if isinstance(value, torch.device | np.dtype):
+        return str(value)
     raise ValueError("not a plain value")
 
 

@@ -344,3 +344,20 @@ def test_ctrl_c_during_training_keeps_a_usable_model(method, monkeypatch):
     assert est.n_iter_ == (2 if method == "fit" else 1)
     assert np.isfinite(est.transform(X)).all()
     assert np.isfinite(est.score_samples(X)).all()
+
+
+def test_model_fitted_for_cuda_loads_on_the_cpu(tmp_path):
+    """Fitted modules stay on the CPU between calls, so a CUDA fit differs in
+    what it saves only by its device: the parameter and the fitted device."""
+    X = load_iris().data
+    est = VAETransformer(2, **SMALL).fit(X)
+    expected = est.score_samples(X)
+    est.set_params(device="cuda")
+    est._fitted.device = torch.device("cuda")
+    path = tmp_path / "cuda.safetensors"
+    skvae.save(est, path)
+    assert skvae.inspect(path)["params"]["device"] == "cuda"
+    loaded = skvae.load(path)
+    assert loaded.device == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.module_.parameters())
+    np.testing.assert_array_equal(loaded.score_samples(X), expected)
