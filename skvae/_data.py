@@ -373,6 +373,8 @@ class TabularSchema:
             standardize = not unit
             if unit:
                 width = np.nanmax(stats.max[cols]) - np.nanmin(stats.min[cols])
+                if not width > np.max(tiny[cols]):
+                    width = 1.0  # constant within rounding: nothing to divide
         if not standardize:
             gauss_fill = mean / width
             mean, scale = np.zeros_like(mean), np.full_like(mean, width)
@@ -381,7 +383,8 @@ class TabularSchema:
             # a pixel blank (or nearly) in training neither gets a unit that
             # depends on the data's unit nor makes new ink infinitely rare.
             varying = std > tiny
-            floor = SCALE_FLOOR * float(np.median(std[varying]))
+            typical = float(np.median(std[varying])) if varying.any() else 1.0
+            floor = SCALE_FLOOR * typical
             scale = np.maximum(np.where(varying, std, 0.0), floor)
         p = np.where(stats.count[bern] > 0, stats.mean[bern], 0.5)
         freqs = [
