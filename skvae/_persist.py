@@ -144,12 +144,19 @@ class _Encoder:
             "param_groups": self(state["param_groups"], "optimizer"),
         }
 
-    def module(self, value: nn.Module, where: str) -> dict:
+    def register(self, value: Any) -> tuple[int, dict | None]:
+        """A new object's index, or the reference to its first occurrence."""
         key = id(value)
         if key in self.seen:
-            return {"__ref__": self.seen[key]}
+            return self.seen[key], {"__ref__": self.seen[key]}
         self.seen[key] = index = self.objects
         self.objects += 1
+        return index, None
+
+    def module(self, value: nn.Module, where: str) -> dict:
+        index, ref = self.register(value)
+        if ref is not None:
+            return ref
         return {
             "__nn_module__": index,
             "state": {k: self.tensor(v) for k, v in value.state_dict().items()},
@@ -165,16 +172,13 @@ class _Encoder:
                 f"{where}: cannot save an object of type {cls.__module__}."
                 f"{cls.__qualname__}."
             )
-        key = id(value)
-        if key in self.seen:
-            return {"__ref__": self.seen[key]}
-        self.seen[key] = index = self.objects
-        self.objects += 1
-        state = dict(vars(value))
+        index, ref = self.register(value)
+        if ref is not None:
+            return ref
         return {
             "__object__": name,
             "id": index,
-            "state": {k: self(v, f"{where}.{k}") for k, v in state.items()},
+            "state": {k: self(v, f"{where}.{k}") for k, v in vars(value).items()},
         }
 
 
@@ -186,7 +190,6 @@ class _Decoder:
         self.tensors = tensors
         self.objects: dict[int, Any] = {}
         self.allowed = _allowed_classes()
-        self.modules: list[tuple[dict, Any]] = []
 
     def tensor(self, name: Any) -> torch.Tensor:
         if not isinstance(name, str) or name not in self.tensors:
@@ -267,7 +270,6 @@ class _Decoder:
     def module(self, value: dict) -> Any:
         placeholder = _PendingModule(value)
         self.objects[value["__nn_module__"]] = placeholder
-        self.modules.append((value, placeholder))
         return placeholder
 
 

@@ -94,16 +94,11 @@ def hold_out_rows(
     held_out = rows_of(data, perm[:n_val])
     n_trim = int(plan.validation_trim * n_val)
 
-    def kept(module: VAEModule) -> tuple[TrainData, torch.Tensor]:
-        """The held-out rows but the ``n_trim`` lowest-scoring, and their -ELBO."""
-        elbo = negative_elbo(module, held_out, beta=plan.beta, seed=plan.eval_seed)
-        if n_trim == 0:
-            return held_out, elbo
-        order = elbo.argsort()[: n_val - n_trim]
-        return rows_of(held_out, order), elbo[order]
-
     def score(module: VAEModule) -> float:
-        return -float(kept(module)[1].mean())
+        elbo = negative_elbo(module, held_out, beta=plan.beta, seed=plan.eval_seed)
+        if n_trim:  # leave out the n_trim lowest-scoring rows
+            elbo = elbo.sort().values[: n_val - n_trim]
+        return -float(elbo.mean())
 
     @torch.no_grad()
     def calibrate(module: VAEModule) -> float:
@@ -113,7 +108,10 @@ def hold_out_rows(
         residuals, which a flexible decoder makes too small; the factor is the
         held-out rows' mean ratio of expected squared residual to variance.
         """
-        rows, _ = kept(module)
+        rows = held_out
+        if n_trim:
+            elbo = negative_elbo(module, held_out, beta=plan.beta, seed=plan.eval_seed)
+            rows = rows_of(held_out, elbo.argsort()[: n_val - n_trim])
         x = rows.x
         gen = torch.Generator(device=x.device).manual_seed(plan.eval_seed)
         eps = torch.randn(
