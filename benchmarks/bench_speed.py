@@ -193,6 +193,11 @@ SKVAE = "skvae"
 PYOD = "pyod VAE"
 LOADER = "DataLoader"
 MEMORY_METHODS = (HAND, SKVAE, PYOD)
+#: Inference calls whose peak memory is measured, on these numbers of rows of
+#: the table case: the working memory beyond the output should not grow with n.
+INFERENCE_MEMORY_METHODS = ("transform", "score_samples")
+INFERENCE_MEMORY_ROWS = (100_000, 1_000_000)
+QUICK_INFERENCE_MEMORY_ROWS = (10_000, 40_000)
 BUSY_WARNING = 0.05
 
 R = TypeVar("R")
@@ -1076,17 +1081,54 @@ def memory_child(method: str, n_rows: int, batch_size: int) -> dict[str, Any]:
     }
 
 
+def inference_memory_child(method: str, n_rows: int) -> dict[str, Any]:
+    """Peak RSS growth of one skvae inference call on ``n_rows`` table rows.
+
+    Runs inside a fresh subprocess. The model is fitted for one epoch on
+    the first :data:`INFERENCE_FIT_ROWS` rows, and one call on a few rows
+    pages in the code paths before the peak mark is reset.
+    """
+    case = table_case(n_rows)
+    cls = import_skvae()
+    if cls is None:
+        raise RuntimeError("skvae is not importable")
+    log: list[str] = []
+    with quiet(log):
+        est = make_skvae(cls, case, INFERENCE_FIT_BATCH, 1)
+        est.fit(case.X[:INFERENCE_FIT_ROWS])
+        getattr(est, method)(case.X[:MEMORY_WARMUP_ROWS])
+        gc.collect()
+        reset = reset_peak_rss()
+        before = rss_bytes("VmRSS") if reset else peak_rss_fallback()
+        out = getattr(est, method)(case.X)
+        peak = rss_bytes("VmHWM") if reset else peak_rss_fallback()
+    return {
+        "method": method,
+        "n_rows": n_rows,
+        "x_bytes": case.X.nbytes,
+        "output_bytes": out.nbytes,
+        "peak_growth_bytes": peak - before,
+        "peak_method": "VmHWM after clear_refs" if reset else "ru_maxrss",
+    }
+
+
 def peak_rss_fallback() -> int:
     """Process peak RSS from getrusage, in bytes (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure_memory(method: str, n_rows: int, batch_size: int) -> dict[str, Any]:
-    """Run :func:`memory_child` in a fresh interpreter and parse its JSON line."""
+def measure_memory(
+    method: str, n_rows: int, batch_size: int, *, inference: bool = False
+) -> dict[str, Any]:
+    """Run a memory child in a fresh interpreter and parse its JSON line.
+
+    The child is :func:`memory_child`, or with ``inference``
+    :func:`inference_memory_child`.
+    """
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
-        "--memory-child",
+        "--inference-memory-child" if inference else "--memory-child",
         method,
         "--rows",
         str(n_rows),
@@ -1124,6 +1166,24 @@ def memory_report(case: Case, skvae_ok: bool) -> dict[str, Any]:
         "target_peak_growth_bytes": target,
         "rows": rows,
     }
+
+
+def inference_memory_report(quick: bool) -> dict[str, Any]:
+    """Peak RSS growth of skvae's inference calls at two numbers of rows.
+
+    The working memory is the growth less the returned array: bounded by the
+    chunk budget, it is the same at both sizes.
+    """
+    sizes = QUICK_INFERENCE_MEMORY_ROWS if quick else INFERENCE_MEMORY_ROWS
+    rows = [
+        measure_memory(m, n, MEMORY_BATCH_SIZE, inference=True)
+        for m in INFERENCE_MEMORY_METHODS
+        for n in sizes
+    ]
+    for row in rows:
+        if "peak_growth_bytes" in row:
+            row["working_bytes"] = row["peak_growth_bytes"] - row["output_bytes"]
+    return {"case": "table", "rows": rows}
 
 
 # ------------------------------------------------------------- machine load
@@ -1333,6 +1393,24 @@ def print_memory(report: dict[str, Any]) -> None:
     print()
 
 
+def print_inference_memory(report: dict[str, Any]) -> None:
+    """Peak RSS growth of each inference call, and its working memory."""
+    print(
+        f"memory, {report['case']} inference "
+        "(peak RSS growth; working = growth less the output):"
+    )
+    for row in report["rows"]:
+        if "error" in row:
+            print(f"  {row['method']:<14} failed: {row['error']}")
+            continue
+        print(
+            f"  {row['method']:<14} {row['n_rows']:>9,} rows: X {mib(row['x_bytes'])},"
+            f" output {mib(row['output_bytes'])}, growth"
+            f" {mib(row['peak_growth_bytes'])}, working {mib(row['working_bytes'])}"
+        )
+    print()
+
+
 # --------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
@@ -1367,6 +1445,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "bench_speed_quick.json with --quick)",
     )
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--inference-memory-child", default=None, help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--memory-batch", type=int, default=MEMORY_BATCH_SIZE, help=argparse.SUPPRESS
     )
@@ -1464,11 +1545,16 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     print()
     set_ratios(fits)
     memory = memory_report(cases[1], skvae_cls is not None)
+    inference_memory = (
+        inference_memory_report(args.quick) if skvae_cls is not None else None
+    )
     set_gemm_shares(fits, cases, peak["gflop_per_s"])
     print_gemm_peak(peak)
     print_fit_table(fits)
     print_inference(transforms, inference)
     print_memory(memory)
+    if inference_memory is not None:
+        print_inference_memory(inference_memory)
     print(f"load average at end: {format_load(os.getloadavg())}")
     if log:
         print("library output and warnings (silenced during the runs):")
@@ -1492,6 +1578,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "linear_layers": {c.name: linear_layers(c) for c in cases},
         },
         "memory": memory,
+        "inference_memory": inference_memory,
         "library_messages": log,
     }
 
@@ -1501,6 +1588,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.memory_child is not None:
         result = memory_child(args.memory_child, args.rows, args.memory_batch)
+        print(json.dumps(result))
+        return
+    if args.inference_memory_child is not None:
+        result = inference_memory_child(args.inference_memory_child, args.rows)
         print(json.dumps(result))
         return
     run = start_run(__file__, args)

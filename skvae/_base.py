@@ -383,12 +383,11 @@ class _BaseVAE(BaseEstimator):
             n_importance_samples=self.n_importance_samples,
         )
 
-    def _encode(self, X):
-        """The fitted model, validated X, and X encoded (tensor and mask)."""
+    def _validated(self, X):
+        """The fitted model and X validated for it (encoded later, by chunks)."""
         model = self._model()
         X, _ = self._validate_X(X, reset=False, frame=model.frame)
-        x, mask = model.encode(X)
-        return model, X, x, mask
+        return model, X
 
     def score_samples(self, X):
         """Importance-weighted estimate of log p(x) for each row.
@@ -410,8 +409,8 @@ class _BaseVAE(BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             Higher means more typical under the model.
         """
-        model, _, x, mask = self._encode(X)
-        return model.log_likelihood(x, mask)
+        model, X = self._validated(X)
+        return model.log_likelihood(X)
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X.

@@ -89,23 +89,19 @@ class FittedVAE:
 
     # ------------------------------------------------------------------ policy
     @contextmanager
-    def running(
-        self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        condition: torch.Tensor | None = None,
-    ) -> Iterator[tuple]:
-        """The module and inputs on the inference device, without gradients.
+    def running(self, device: torch.device | None = None) -> Iterator[VAEModule]:
+        """The module on ``device`` (default: the inference device), no gradients.
 
-        The module runs as fitted, in its own dtype; no copy is made.
+        The module runs as fitted, in its own dtype; no copy is made. It is
+        moved once per call, never per chunk, and back to the CPU afterwards.
         """
-        module = self.module
-        on_device = x.device.type != "cpu"
+        device = self.device if device is None else torch.device(device)
+        on_device = device.type != "cpu"
         if on_device:
-            module.to(x.device)
+            self.module.to(device)
         try:
             with torch.inference_mode():
-                yield module, x, mask, condition
+                yield self.module
         finally:
             if on_device:
                 self.module.cpu()
@@ -117,26 +113,48 @@ class FittedVAE:
             X = X[:, self.columns]
         return self.schema.encode(X, self.device)
 
-    def posterior_mean(self, x: torch.Tensor, mask: torch.Tensor | None) -> np.ndarray:
-        """E[z | x] per row, float64.
+    def encoded_chunks(
+        self, X: np.ndarray, step: int, rows: np.ndarray | None = None
+    ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor | None]]:
+        """Consecutive row chunks of validated ``X``, each encoded on the device.
+
+        Every chunk but the last holds a multiple of ``step`` rows, as many
+        as keep its encoded tensor and mask within the chunk budget
+        (:mod:`skvae._chunks`): an inference call holds one chunk of encoded
+        rows at a time, whatever the number of rows. With ``rows`` (indices
+        into ``X``) only those rows are encoded, in that order, and the
+        slices index ``rows``.
+        """
+        width = self.schema.n_encoded + self.schema.n_features
+        size = rows_per_chunk(width, live=2)
+        size = max(step, size - size % step)
+        n = X.shape[0] if rows is None else len(rows)
+        for sl in chunks(n, size):
+            yield (sl, *self.encode(X[sl] if rows is None else X[rows[sl]]))
+
+    def posterior_mean(self, X: np.ndarray, dtype=np.float64) -> np.ndarray:
+        """E[z | x] per row of validated ``X``, as an array of ``dtype``.
 
         Computed in fixed blocks of rows, as in :meth:`importance_map`.
         """
-        with self.running(x, mask) as (module, x, mask, _):
+        out = np.empty((X.shape[0], self.n_components), dtype=dtype)
+        with self.running() as module:
             size = block_rows(module.row_width)
-            parts = []
-            for sl in chunks(x.shape[0], size):
-                m = None if mask is None else pad_rows(mask[sl], size)
-                mu = module.inference(pad_rows(x[sl], size), m)[0]
-                parts.append(mu[: sl.stop - sl.start])
-        return torch.cat(parts).double().cpu().numpy()
+            for rows, x, mask in self.encoded_chunks(X, size):
+                parts = []
+                for sl in chunks(x.shape[0], size):
+                    m = None if mask is None else pad_rows(mask[sl], size)
+                    mu = module.inference(pad_rows(x[sl], size), m)[0]
+                    parts.append(mu[: sl.stop - sl.start])
+                out[rows] = torch.cat(parts).cpu().numpy()
+        return out
 
     def kl_per_component(
         self, x: torch.Tensor, mask: torch.Tensor | None
     ) -> np.ndarray:
-        """Mean KL(q(z_k | x) || N(0, 1)) over the rows, per component."""
+        """Mean KL(q(z_k | x) || N(0, 1)) over the encoded rows, per component."""
         total = torch.zeros(self.n_components, dtype=torch.float64, device=x.device)
-        with self.running(x, mask) as (module, x, mask, _):
+        with self.running(x.device) as module:
             # At the end of fit, beside the encoded training data.
             size = rows_per_chunk(module.row_width, live=2)
             for sl in chunks(x.shape[0], size):
@@ -161,7 +179,7 @@ class FittedVAE:
         z = z.to(self.device if return_mean else torch.device("cpu"))
         if condition is not None:
             condition = condition.to(device=z.device, dtype=z.dtype)
-        with self.running(z) as (module, z, _, _):
+        with self.running(z.device) as module:
             params = module.generative(z, condition)
             if return_mean:
                 values = module.mean(params)
@@ -188,100 +206,144 @@ class FittedVAE:
 
     def importance_map(
         self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
+        X: np.ndarray,
         estimate: str,
         condition: torch.Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
-    ):
-        """Apply one of :data:`ESTIMATES` to the rows in bounded chunks.
+        finish: Callable | None = None,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Apply one of :data:`ESTIMATES` to the rows of validated ``X``.
 
-        With no ``generator`` every row uses the fixed score draws, and the
-        rows go through the module in blocks of one fixed number of rows
-        (the last one padded): matrix products of one shape round the same
-        way for every row, so a row's result does not depend on the other
-        rows or on the call, bit for bit, at the module's own precision.
-        With a ``generator``, each row gets fresh draws from it (posterior
-        sampling). A ``condition`` of one row applies to every row. Returns
-        the estimate's tensor.
+        The rows are encoded a chunk at a time (:meth:`encoded_chunks`). With
+        no ``generator`` every row uses the fixed score draws, and the rows go
+        through the module in blocks of one fixed number of rows (the last
+        one padded): matrix products of one shape round the same way for
+        every row, so a row's result does not depend on the other rows or on
+        the call, bit for bit, at the module's own precision. With a
+        ``generator``, each row gets fresh draws from it (posterior
+        sampling), drawn in sub-chunks of one size whatever the chunking of
+        the encoding. A ``condition`` of one row applies to every row;
+        otherwise it has a row per row of ``X``.
+
+        ``finish(values, x, mask)`` turns a chunk's estimate (a tensor) into
+        the returned values (an array), with that chunk's encoded rows at
+        hand; by default they are the estimate in float64. With ``rows``
+        (indices into ``X``) only those rows are estimated. Returns the
+        values of every row estimated.
         """
         fn = ESTIMATES[estimate]
         K = self.n_importance_samples
         fixed = generator is None
-        with self.running(x, mask, condition) as (module, x, mask, condition):
-            eps = self.score_noise().to(x)
+        out = None
+        with self.running() as module:
+            eps = self.score_noise().to(self.device)
             extra = {} if fixed else {"generator": generator}
             size = (block_rows if fixed else rows_per_chunk)(module.row_width, K)
-            parts = []
-            for sl in chunks(x.shape[0], size):
-                n = sl.stop - sl.start
-                if not fixed:
-                    eps = torch.randn(
-                        K, n, self.n_components, generator=generator, device=x.device
-                    ).to(x)
-                c = condition
-                if c is not None and c.shape[0] > 1:
-                    c = c[sl]
-                m = None if mask is None else mask[sl]
-                xb = x[sl]
-                if fixed:
-                    xb, m = pad_rows(xb, size), pad_rows(m, size)
-                    c = c if c is None or c.shape[0] == 1 else pad_rows(c, size)
-                parts.append(fn(module, xb, m, eps, c, **extra)[:n])
-        return torch.cat(parts)
+            for part, x, mask in self.encoded_chunks(X, size, rows):
+                eps = eps.to(x)
+                cond = condition
+                if cond is not None:
+                    cond = cond.to(device=x.device, dtype=x.dtype)
+                    cond = cond if cond.shape[0] == 1 else cond[part]
+                parts = []
+                for sl in chunks(x.shape[0], size):
+                    n = sl.stop - sl.start
+                    if not fixed:
+                        eps = torch.randn(
+                            K, n, self.n_components, generator=generator,
+                            device=x.device,
+                        ).to(x)
+                    c = cond
+                    if c is not None and c.shape[0] > 1:
+                        c = c[sl]
+                    m = None if mask is None else mask[sl]
+                    xb = x[sl]
+                    if fixed:
+                        xb, m = pad_rows(xb, size), pad_rows(m, size)
+                        c = c if c is None or c.shape[0] == 1 else pad_rows(c, size)
+                    parts.append(fn(module, xb, m, eps, c, **extra)[:n])
+                values = torch.cat(parts)
+                if finish is None:
+                    values = values.double().cpu().numpy()
+                else:
+                    values = finish(values, x, mask)
+                if out is None:
+                    n = X.shape[0] if rows is None else len(rows)
+                    out = np.empty((n, *values.shape[1:]), values.dtype)
+                out[part] = values
+        if out is None:  # no rows
+            out = np.empty((0, *self._estimate_shape(estimate)))
+        return out
+
+    def _estimate_shape(self, estimate: str) -> tuple[int, ...]:
+        """Trailing shape of one row's estimate."""
+        if estimate in ("log_marginal", "reconstruction_log_prob"):
+            return ()
+        return (self.schema.n_features,)
 
     def log_likelihood(
         self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
+        X: np.ndarray,
         estimate: str = "log_marginal",
         condition: torch.Tensor | None = None,
         class_prior: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Per-row log-density estimate in the original units, float64.
+        """Per-row log-density estimate of validated ``X`` in its units, float64.
 
         ``estimate`` is ``"log_marginal"`` (log p(x)) or
         ``"reconstruction_log_prob"``. With ``class_prior`` (a conditional
         model scored without classes) the estimate is
         ``log sum_c p(c) p(x | c)`` over the classes.
         """
-        if class_prior is None:
-            log_p = self.importance_map(x, mask, estimate, condition).double()
-        else:
-            eye = torch.eye(len(class_prior))
-            per_class = torch.stack(
-                [
-                    self.importance_map(x, mask, estimate, eye[c : c + 1]).double()
-                    for c in range(len(class_prior))
-                ]
-            )
-            log_prior = torch.log(torch.as_tensor(class_prior, dtype=torch.float64))
-            log_p = torch.logsumexp(per_class.cpu() + log_prior[:, None], dim=0)
-        return log_p.cpu().numpy() - self.schema.log_det_jacobian(x, mask)
 
-    def feature_log_likelihood(
-        self, x: torch.Tensor, mask: torch.Tensor | None
-    ) -> np.ndarray:
-        """Per-column log p(x_j | z) in the original units and column order."""
-        out = self.importance_map(x, mask, "feature_log_likelihood")
-        out = out.double().cpu().numpy() - self.schema.log_det_jacobian_columns(x)
-        return out[:, self.schema.inverse_order]
+        def jacobian(values, x, mask):
+            log_p = values.double().cpu().numpy()
+            return log_p - self.schema.log_det_jacobian(x, mask)
+
+        if class_prior is None:
+            return self.importance_map(X, estimate, condition, finish=jacobian)
+        eye = torch.eye(len(class_prior))
+        per_class = np.stack(
+            [
+                self.importance_map(X, estimate, eye[c : c + 1], finish=jacobian)
+                for c in range(len(class_prior))
+            ]
+        )
+        log_prior = np.log(np.asarray(class_prior, dtype=np.float64))
+        joint = torch.from_numpy(per_class + log_prior[:, None])
+        return torch.logsumexp(joint, dim=0).numpy()
+
+    def feature_log_likelihood(self, X: np.ndarray) -> np.ndarray:
+        """Per-column log p(x_j | z) of validated ``X``, original units and order."""
+
+        def jacobian(values, x, mask):
+            out = values.double().cpu().numpy()
+            out = out - self.schema.log_det_jacobian_columns(x)
+            return out[:, self.schema.inverse_order]
+
+        return self.importance_map(X, "feature_log_likelihood", finish=jacobian)
 
     def impute(
         self,
-        x: torch.Tensor,
-        mask: torch.Tensor,
+        X: np.ndarray,
         generator: torch.Generator | None = None,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Imputed values of every model column, in the original units.
+        """Imputed values of every model column of validated ``X``, original units.
 
         The importance-weighted conditional mean, or with a ``generator`` one
-        draw from p(x_mis | x_obs) per row.
+        draw from p(x_mis | x_obs) per row; with ``rows``, of those rows only.
         """
         estimate = "impute" if generator is None else "sample_missing"
-        values = self.importance_map(x, mask, estimate, generator=generator)
-        return self.schema.decode(values)
+
+        def decoded(values, x, mask):
+            return self.schema.decode(values)
+
+        return self.importance_map(
+            X, estimate, generator=generator, finish=decoded, rows=rows
+        )
 
     # ------------------------------------------------------------------ variances
     def pool_variances(self) -> None:

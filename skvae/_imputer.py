@@ -296,11 +296,10 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         cols = np.flatnonzero(self._valid_features)
         rows = np.flatnonzero(np.isnan(X[:, cols]).any(axis=1))
         if rows.size:
-            x, mask = model.encode(X[rows])
             generator = None
             if seed is not None:
-                generator = torch.Generator(device=x.device).manual_seed(seed)
-            filled = model.impute(x, mask, generator)
+                generator = torch.Generator(device=model.device).manual_seed(seed)
+            filled = model.impute(X, generator, rows=rows)
             if self.clip:
                 filled = np.clip(filled, *self._clip_range)
             block = out[np.ix_(rows, cols)]

@@ -197,12 +197,12 @@ feature_names_in_
         scores : ndarray of shape (n_samples,)
             Log-likelihood or reconstruction probability per row.
         """
-        model, _, x, mask = self._encode(X)
+        model, X = self._validated(X)
         estimate = {
             "likelihood": "log_marginal",
             "reconstruction": "reconstruction_log_prob",
         }[self.score_method]
-        return model.log_likelihood(x, mask, estimate)
+        return model.log_likelihood(X, estimate)
 
     def decision_function(self, X):
         """Score (``score_method``) minus the threshold: negative for outliers.
@@ -257,5 +257,5 @@ feature_names_in_
             Per-feature log-likelihood (higher is more normal); NaN where the
             entry is missing.
         """
-        model, _, x, mask = self._encode(X)
-        return model.feature_log_likelihood(x, mask)
+        model, X = self._validated(X)
+        return model.feature_log_likelihood(X)

@@ -360,8 +360,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         Z : ndarray of shape (n_samples, n_components)
             Latent codes, in the dtype of X (float32 or float64).
         """
-        model, X, x, mask = self._encode(X)
-        return model.posterior_mean(x, mask).astype(X.dtype, copy=False)
+        model, X = self._validated(X)
+        return model.posterior_mean(X, dtype=X.dtype)
 
     # ------------------------------------------------------------------ decode
     def _draw_generator(self, random_state) -> torch.Generator:
@@ -469,8 +469,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             )
         # Float64 whatever the input dtype, so float32 and float64 copies of
         # a row decode identically.
-        model, _, x, mask = self._encode(x)
-        return model.posterior_mean(x, mask)[0]
+        model, x = self._validated(x)
+        return model.posterior_mean(x)[0]
 
     def interpolate(
         self,
@@ -621,11 +621,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
             if y is not None:
                 raise ValueError("y is only accepted by a conditional model.")
             return super().score_samples(X)
-        model, _, x, mask = self._encode(X)
+        model, X = self._validated(X)
         if y is None:
-            return model.log_likelihood(x, mask, class_prior=self.class_prior_)
-        condition = self._condition(y, x.shape[0], method="score_samples")
-        return model.log_likelihood(x, mask, condition=condition)
+            return model.log_likelihood(X, class_prior=self.class_prior_)
+        condition = self._condition(y, X.shape[0], method="score_samples")
+        return model.log_likelihood(X, condition=condition)
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over the rows of X.

@@ -95,10 +95,13 @@ def test_float32_scores_agree_with_a_float64_module(fitted, digits):
 def _float64_scores(model, X):
     """score_samples with the module and its inputs in float64."""
     fitted = model._model()
-    x, mask = fitted.encode(np.asarray(X, dtype=np.float64))
-    x = x.double()
-    mask = None if mask is None else mask.double()
-    return fitted.log_likelihood(x, mask)
+    encode = fitted.encode
+
+    def encode_double(rows):
+        return tuple(None if t is None else t.double() for t in encode(rows))
+
+    fitted.encode = encode_double
+    return fitted.log_likelihood(np.asarray(X, dtype=np.float64))
 
 
 def test_dataframe_scores_are_batch_independent():
@@ -117,3 +120,66 @@ def test_dataframe_scores_are_batch_independent():
     whole = model.score_samples(frame)
     part = model.score_samples(frame.iloc[BLOCK_ROWS - 3 : BLOCK_ROWS + 9])
     assert np.array_equal(part, whole[BLOCK_ROWS - 3 : BLOCK_ROWS + 9])
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """Rows wide enough that one inference call encodes them in several chunks."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 600)).astype(np.float32)
+    X[:, :300] += X[:, 300:]  # some structure to fit
+    kw = {"hidden_layer_sizes": (32,), "max_iter": 1, "random_state": 0}
+    holes = X.copy()
+    holes[rng.random(X.shape) < 0.1] = np.nan
+    return {
+        "X": X,
+        "holes": holes,
+        "transformer": VAETransformer(n_components=3, **kw).fit(X),
+        "imputer": VAEImputer(n_components=3, n_importance_samples=20, **kw).fit(
+            holes
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["transform", "score_samples", "imputer.transform"])
+def test_rows_encoded_in_chunks_match_rows_encoded_alone(wide, name, monkeypatch):
+    """A call encodes a bounded number of rows at a time; results are unchanged."""
+    from skvae._chunks import rows_per_chunk
+    from skvae._fitted import FittedVAE
+
+    est = wide["imputer"] if name.startswith("imputer") else wide["transformer"]
+    X = wide["holes"] if name.startswith("imputer") else wide["X"]
+    method = getattr(est, name.split(".")[-1])
+    encoded_rows = []
+    encode = FittedVAE.encode
+
+    def spy(self, rows):
+        encoded_rows.append(rows.shape[0])
+        return encode(self, rows)
+
+    monkeypatch.setattr(FittedVAE, "encode", spy)
+    whole = method(X)
+    budget = rows_per_chunk(2 * X.shape[1], live=2)
+    assert len(encoded_rows) > 2
+    assert max(encoded_rows) <= budget < X.shape[0]
+    for start in (0, 1400, 2800):
+        part = method(X[start : start + 700])
+        assert np.array_equal(part, whole[start : start + 700], equal_nan=True)
+
+
+def test_posterior_draws_do_not_depend_on_the_encoding_chunks(wide, monkeypatch):
+    """Multiple imputations draw the same numbers whatever the encoding budget."""
+    import skvae._fitted
+
+    imputer = wide["imputer"]
+    first = imputer.sample_imputations(wide["holes"], 2, random_state=0)
+    # One chunk for the whole call: the draws are taken in the same sub-chunks.
+    monkeypatch.setattr(
+        skvae._fitted, "rows_per_chunk", lambda width, n_draws=1, live=1: 10**6
+        if live == 2
+        else skvae._chunks.rows_per_chunk(width, n_draws, live)
+    )
+    again = imputer.sample_imputations(wide["holes"], 2, random_state=0)
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a, b)
+    assert not np.isnan(first[0]).any()
