@@ -12,6 +12,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _BaseVAE, store_params
+from ._dask import dask_inference
 from ._frame import is_pandas_frame
 from ._params import document
 from ._utils import MissingValues, _check_feature_names_in, _fit_context, draw_seeds
@@ -36,6 +37,9 @@ def _is_nan_like(value) -> bool:
     return value is pd.NA
 
 
+@dask_inference(
+    transform="impute", sample_imputations="draws", score_samples="scores", score="mean"
+)
 @document
 class VAEImputer(TransformerMixin, _BaseVAE):
     """Missing-value imputation with a variational autoencoder (MIWAE).

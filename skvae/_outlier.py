@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import OutlierMixin
 
 from ._base import _BaseVAE, store_params
+from ._dask import dask_inference
 from ._params import document
 from ._utils import Interval, StrOptions, _fit_context
 
@@ -17,6 +18,13 @@ from ._utils import Interval, StrOptions, _fit_context
 TUKEY_K = 1.5
 
 
+@dask_inference(
+    score_samples="scores",
+    decision_function="scores",
+    predict="labels",
+    feature_log_likelihood="features",
+    score="mean",
+)
 @document
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.

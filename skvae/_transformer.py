@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _BaseVAE, store_params
+from ._dask import dask_inference
 from ._params import document
 from ._utils import _fit_context, draw_seeds
 
@@ -22,6 +23,9 @@ TRAVERSE_VALUES = np.linspace(-3.0, 3.0, 7)
 MAX_CODE = 1e4
 
 
+@dask_inference(
+    transform="codes", inverse_transform="decode", score_samples="scores", score="mean"
+)
 @document
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     """Variational autoencoder as a scikit-learn transformer.
