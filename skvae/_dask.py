@@ -406,9 +406,8 @@ def _conformed(out, index, meta):
     import pandas as pd
 
     if meta.ndim == 1:
-        return pd.Series(np.asarray(out), index=index, name=meta.name).astype(
-            meta.dtype, copy=False
-        )
+        series = pd.Series(np.asarray(out), index=index, name=meta.name)
+        return series.astype(meta.dtype)
     if not isinstance(out, pd.DataFrame):
         out = pd.DataFrame(np.asarray(out), columns=meta.columns)
     out = out.set_axis(index, axis=0).set_axis(meta.columns, axis=1)
