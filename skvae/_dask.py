@@ -150,7 +150,16 @@ def _check_extras(method: str, args, kwargs) -> None:
 
 # ---------------------------------------------------------------------- input checks
 def _checked_input(estimator, X, width: int, *, check_names: bool):
-    """X as a row-chunked 2-D collection with ``width`` columns, or ValueError."""
+    """X as a row-chunked 2-D collection with ``width`` columns.
+
+    Raises
+    ------
+    TypeError
+        For a Dask collection that is neither an Array nor a DataFrame.
+    ValueError
+        For a Series, an array that is not 2-D, a wrong number of columns or
+        feature names other than those seen in fit.
+    """
     name = type(estimator).__name__
     if _is_dask_frame(X):
         meta = X._meta
@@ -159,6 +168,11 @@ def _checked_input(estimator, X, width: int, *, check_names: bool):
         n_columns = meta.shape[1]
         if check_names:
             _check_feature_names(estimator, meta, reset=False)
+    elif not hasattr(X, "chunks"):
+        raise TypeError(
+            f"{name} takes a Dask Array or Dask DataFrame; got a "
+            f"{type(X).__name__}. Compute it first, or convert it."
+        )
     else:
         if X.ndim != 2:
             raise ValueError(
@@ -271,9 +285,10 @@ def _map_array(estimator, call: _Call, X, spec):
     da = require_dask("dask.array")
     dtype, width = spec
     rows = X.chunks[0]
-    shape = {"chunks": (rows,), "drop_axis": 1} if width is None else {}
-    if width is not None:
-        shape["chunks"] = (rows, (width,))
+    if width is None:
+        shape = {"chunks": (rows,), "drop_axis": 1}
+    else:
+        shape = {"chunks": (rows, (width,))}
     return da.map_blocks(
         _array_block,
         X,

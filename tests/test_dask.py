@@ -353,6 +353,10 @@ def test_errors_are_raised_at_call_time(vae, vae_frame, imputer_frame, frame, X)
         imputer_frame.transform(da.from_array(frame.to_numpy(object), chunks=50))
     with pytest.raises(ValueError, match="scalar extra arguments"):
         vae.score_samples(Xd, y=np.zeros(150))
+    with pytest.raises(TypeError, match="Dask Array or Dask DataFrame"):
+        vae.transform(dask.delayed(X))
+    with pytest.raises(ValueError, match="2-D"):
+        vae.transform(Xd[:, 0])
     with pytest.raises(ValueError, match="n_imputations"):
         imputer_frame.sample_imputations(dd.from_pandas(frame, npartitions=2), 0)
 
