@@ -78,9 +78,15 @@ def require_dask(module: str = "dask"):
 
 
 def _is_dask_frame(X) -> bool:
-    """Whether X is a Dask DataFrame or Series (it has pandas ``_meta``)."""
-    meta = getattr(X, "_meta", None)
-    return hasattr(meta, "iloc")
+    """Whether X is a Dask DataFrame or Series."""
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(X, dd.DataFrame | dd.Series)
+
+
+def _is_dask_array(X) -> bool:
+    """Whether X is a Dask Array."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(X, da.Array)
 
 
 # ---------------------------------------------------------------------- decorator
@@ -168,7 +174,7 @@ def _checked_input(estimator, X, width: int, *, check_names: bool):
         n_columns = meta.shape[1]
         if check_names:
             _check_feature_names(estimator, meta, reset=False)
-    elif not hasattr(X, "chunks"):
+    elif not _is_dask_array(X):
         raise TypeError(
             f"{name} takes a Dask Array or Dask DataFrame; got a "
             f"{type(X).__name__}. Compute it first, or convert it."
