@@ -401,13 +401,16 @@ class _BaseVAE(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to score; NaN marks a missing entry.
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
-            Higher means more typical under the model.
+            Higher means more typical under the model. For a Dask Array, a
+            lazy float64 Dask Array chunked as X's rows; for a Dask
+            DataFrame, a lazy Dask Series on X's index and divisions.
         """
         model, X = self._validated(X)
         return model.log_likelihood(X)
@@ -420,8 +423,10 @@ class _BaseVAE(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score; NaN marks a missing entry.
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
+            Rows to score; NaN marks a missing entry. A Dask collection is
+            scored lazily and the mean computed (this call computes).
         y : None
             Ignored.
 

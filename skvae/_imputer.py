@@ -12,6 +12,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _BaseVAE, store_params
+from ._dask import dask_inference
 from ._frame import is_pandas_frame
 from ._params import document
 from ._utils import MissingValues, _check_feature_names_in, _fit_context, draw_seeds
@@ -36,6 +37,9 @@ def _is_nan_like(value) -> bool:
     return value is pd.NA
 
 
+@dask_inference(
+    transform="impute", sample_imputations="draws", score_samples="scores", score="mean"
+)
 @document
 class VAEImputer(TransformerMixin, _BaseVAE):
     """Missing-value imputation with a variational autoencoder (MIWAE).
@@ -364,7 +368,8 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to complete; entries equal to ``missing_values`` are missing
             (in a DataFrame, also NaN, None and ``pd.NA`` in any column).
 
@@ -380,6 +385,19 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
             hole gets the category of highest importance-weighted predictive
             probability (a draw with ``sample_posterior=True``), a numeric
             hole the conditional mean at the fit precision.
+
+            For Dask input the result is lazy and of the same kind. A Dask
+            Array gives a Dask Array chunked as X's rows (a model fit on a
+            DataFrame with non-numeric columns needs a Dask DataFrame). A
+            Dask DataFrame gives a Dask DataFrame on X's index with columns
+            ``get_feature_names_out()``: after a fit on a DataFrame with
+            non-numeric columns, X's own dtypes and categories (a
+            categorical widened by any category seen in fit) and bool
+            indicator columns; otherwise the float dtype of the in-memory
+            result. With ``sample_posterior=True`` each row block draws
+            from its own seed, derived from ``random_state`` and the
+            block's position: repeatable for the same chunks, but not the
+            draws of the in-memory call.
         """
         model, X_in = self._model(), X
         X, _ = self._validate_X(X, reset=False, frame=model.frame)
@@ -396,7 +414,8 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to complete.
         n_imputations : int, default=5
             Number of completed copies of X.
@@ -408,6 +427,13 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         imputations : ndarray of shape (n_imputations, n_samples, n_features_out)
             Completed copies of X, laid out as :meth:`transform`'s output (a
             list of DataFrames when :meth:`transform` returns DataFrames).
+            For a Dask Array, a lazy Dask Array of that shape with chunks
+            ``((n_imputations,), X's row chunks, (n_features_out,))``; for a
+            Dask DataFrame, a list of ``n_imputations`` lazy Dask DataFrames
+            (as :meth:`transform` gives) that share one task per partition,
+            so ``dask.compute(*imputations)`` runs the model once per
+            partition. Each row block draws from its own seed, derived from
+            ``random_state`` and the block's position.
         """
         model, X_in = self._model(), X
         if not isinstance(n_imputations, Integral) or n_imputations < 1:

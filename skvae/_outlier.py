@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import OutlierMixin
 
 from ._base import _BaseVAE, store_params
+from ._dask import dask_inference
 from ._params import document
 from ._utils import Interval, StrOptions, _fit_context
 
@@ -17,6 +18,13 @@ from ._utils import Interval, StrOptions, _fit_context
 TUKEY_K = 1.5
 
 
+@dask_inference(
+    score_samples="scores",
+    decision_function="scores",
+    predict="labels",
+    feature_log_likelihood="features",
+    score="mean",
+)
 @document
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
@@ -189,13 +197,16 @@ feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to score; NaN marks a missing entry.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Log-likelihood or reconstruction probability per row.
+            Log-likelihood or reconstruction probability per row (float64).
+            For a Dask Array, a lazy Dask Array chunked as X's rows; for a
+            Dask DataFrame, a lazy Dask Series on X's index and divisions.
         """
         model, X = self._validated(X)
         estimate = {
@@ -209,13 +220,16 @@ feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to score; NaN marks a missing entry.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            ``score_samples(X) - offset_``.
+            ``score_samples(X) - offset_`` (float64). For a Dask Array,
+            a lazy Dask Array chunked as X's rows; for a Dask DataFrame, a
+            lazy Dask Series on X's index and divisions.
         """
         return self.score_samples(X) - self.offset_
 
@@ -226,13 +240,16 @@ feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to label; NaN marks a missing entry.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            +1 for inliers, -1 for outliers.
+            +1 for inliers, -1 for outliers (int64). For a Dask Array,
+            a lazy Dask Array chunked as X's rows; for a Dask DataFrame, a
+            lazy Dask Series on X's index and divisions.
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
 
@@ -248,14 +265,17 @@ feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to explain; NaN marks a missing entry.
 
         Returns
         -------
         contributions : ndarray of shape (n_samples, n_features)
             Per-feature log-likelihood (higher is more normal); NaN where the
-            entry is missing.
+            entry is missing. For a Dask Array, a lazy float64 Dask Array
+            chunked as X's rows; for a Dask DataFrame, a lazy Dask DataFrame
+            on X's index with X's column names.
         """
         model, X = self._validated(X)
         return model.feature_log_likelihood(X)

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _BaseVAE, store_params
+from ._dask import dask_inference
 from ._params import document
 from ._utils import _fit_context, draw_seeds
 
@@ -22,6 +23,9 @@ TRAVERSE_VALUES = np.linspace(-3.0, 3.0, 7)
 MAX_CODE = 1e4
 
 
+@dask_inference(
+    transform="codes", inverse_transform="decode", score_samples="scores", score="mean"
+)
 @document
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     """Variational autoencoder as a scikit-learn transformer.
@@ -351,14 +355,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to encode; NaN marks a missing entry. A conditional model
             needs no labels here: its encoder q(z | x) does not see them.
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
-            Latent codes, in the dtype of X (float32 or float64).
+            Latent codes, in the dtype of X (float32 or float64). For a Dask
+            Array, a lazy Dask Array with one row chunk per row chunk of X;
+            for a Dask DataFrame, a lazy Dask DataFrame on X's index with
+            columns ``get_feature_names_out()``. The fitted estimator is one
+            key of the task graph, sent once to each worker.
         """
         model, X = self._validated(X)
         return model.posterior_mean(X, dtype=X.dtype)
@@ -383,17 +392,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
         Parameters
         ----------
-        Z : array-like of shape (n_samples, n_components)
+        Z : array-like, Dask Array or Dask DataFrame of shape (n_samples, \
+n_components)
             Latent codes: finite, within +-1e4.
         y : array-like of shape (n_samples,), label or None, default=None
             Class of each row for a conditional model, where it is required
             (the decoder's mean depends on the class); one label applies to
-            every row. Must be None for an unconditional model.
+            every row. Must be None for an unconditional model, and a single
+            label when Z is a Dask collection.
 
         Returns
         -------
         X_rec : ndarray or DataFrame of shape (n_samples, n_features)
             Means in the original units, in the container of the fit input.
+            For Dask input the result is lazy: a Dask DataFrame with the fit
+            columns, dtypes and categories when fit saw a DataFrame (on the
+            index 0, 1, ... of Z's rows for a Dask Array), else a Dask Array
+            chunked as Z's rows (a Dask DataFrame for a Dask DataFrame Z).
         """
         check_is_fitted(self)
         Z = check_array(Z, dtype=[np.float64, np.float32])
@@ -606,15 +621,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Rows to score; NaN marks a missing entry.
         y : array-like of shape (n_samples,), label or None, default=None
-            Classes of the rows, for a conditional model only.
+            Classes of the rows, for a conditional model only (a single label
+            when X is a Dask collection).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
-            Higher means more typical under the model.
+            Higher means more typical under the model. For a Dask Array, a
+            lazy float64 Dask Array chunked as X's rows; for a Dask
+            DataFrame, a lazy Dask Series on X's index and divisions.
         """
         check_is_fitted(self)
         if not self._is_conditional_fit():
@@ -637,8 +656,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score; NaN marks a missing entry.
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
+            Rows to score; NaN marks a missing entry. A Dask collection is
+            scored lazily and the mean computed (this call computes).
         y : array-like of shape (n_samples,) or None, default=None
             Classes of the rows, for a conditional model.
 

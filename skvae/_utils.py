@@ -7,12 +7,13 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
-from sklearn.utils.validation import _check_feature_names_in
+from sklearn.utils.validation import _check_feature_names, _check_feature_names_in
 
 __all__ = [
     "Interval",
     "MissingValues",
     "StrOptions",
+    "_check_feature_names",
     "_check_feature_names_in",
     "_fit_context",
     "draw_seeds",
