@@ -32,6 +32,7 @@ from ._training import (
     TrainPlan,
     TrainResult,
     move_optimizer_state,
+    summary_rows,
     train,
 )
 from ._utils import draw_seeds, resolve_device
@@ -348,6 +349,11 @@ class _BaseVAE(BaseEstimator):
         self.best_loss_ = result.best_loss
         self.validation_scores_ = result.validation_scores
         self.best_validation_score_ = result.best_validation_score
+        rows = summary_rows(
+            x.shape[0], torch.Generator(x.device).manual_seed(plan.seed)
+        )
+        if rows is not None:
+            x, mask = x[rows], None if mask is None else mask[rows]
         self.kl_per_component_ = self._fitted.kl_per_component(x, mask)
         self.n_active_components_ = int(
             (self.kl_per_component_ > ACTIVE_KL_THRESHOLD).sum()

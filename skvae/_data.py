@@ -63,10 +63,17 @@ class ColumnStats:
         total = np.zeros(p)
         lo = np.full(p, np.nan)
         hi = np.full(p, np.nan)
+        complete = True
         for chunk in _row_chunks(X):
-            observed = ~np.isnan(chunk)
-            count += observed.sum(0)
-            total += np.where(observed, chunk, 0.0).sum(0)
+            sums = chunk.sum(0)
+            if np.isnan(sums).any():  # some entry is missing (or inf - inf)
+                complete = False
+                observed = ~np.isnan(chunk)
+                count += observed.sum(0)
+                sums = np.where(observed, chunk, 0.0).sum(0)
+            else:
+                count += chunk.shape[0]
+            total += sums
             lo = np.fmin(lo, np.fmin.reduce(chunk, axis=0))
             hi = np.fmax(hi, np.fmax.reduce(chunk, axis=0))
         if np.any(np.abs(np.concatenate([lo, hi])) > _FLOAT32_MAX):
@@ -74,7 +81,9 @@ class ColumnStats:
         mean = np.divide(total, count, out=np.zeros(p), where=count > 0)
         squares = np.zeros(p)
         for chunk in _row_chunks(X):
-            dev = np.where(np.isnan(chunk), 0.0, chunk - mean)
+            dev = chunk - mean
+            if not complete:
+                dev[np.isnan(dev)] = 0.0
             squares += np.einsum("ij,ij->j", dev, dev)
         self.std = np.sqrt(np.divide(squares, count, out=np.zeros(p), where=count > 0))
         self.count, self.mean, self.min, self.max = count, mean, lo, hi

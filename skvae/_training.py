@@ -23,6 +23,22 @@ from ._validation import VALIDATIONS, rows_of
 
 #: Gradients are clipped to this global norm (guards against rare spikes).
 MAX_GRAD_NORM = 100.0
+#: Passes that estimate a statistic of the training rows once, at the end of
+#: a fit (the closing closed-form variances, the latent usage), read at most
+#: this many rows, drawn at random: a variance or a mean over 32,768 rows is
+#: within about 1% of its value over all of them, and the passes then cost a
+#: bounded share of an epoch however many rows there are.
+SUMMARY_ROWS = 1 << 15
+
+
+def summary_rows(
+    n_rows: int, generator: torch.Generator, limit: int = SUMMARY_ROWS
+) -> torch.Tensor | None:
+    """Sorted random indices of ``limit`` of ``n_rows`` rows (None: use all)."""
+    if n_rows <= limit:
+        return None
+    perm = torch.randperm(n_rows, generator=generator, device=generator.device)
+    return perm[:limit].sort().values
 
 
 @dataclass(frozen=True)
@@ -215,10 +231,12 @@ def variance_step(
     """Set the shared Gaussian variances to their closed-form optimum.
 
     One pass over the rows with ``n_samples`` importance-weighted draws per
-    row (:func:`refit_feature_variances`). Every row counts, also under
+    row (:func:`refit_feature_variances`); over :data:`SUMMARY_ROWS` rows
+    drawn at random when there are more. Every row counts, also under
     trimmed training: variances fitted to the best-fitting rows alone would
     shrink epoch after epoch.
     """
+    data = rows_of(data, summary_rows(data.x.shape[0], generator))
     x = data.x
     eps = torch.randn(
         (n_samples, x.shape[0], module.n_components),

@@ -82,8 +82,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     best_validation_score_ : float or None
         Best validation ELBO; its weights are the fitted ones.
     kl_per_component_ : ndarray of shape (n_components,)
-        Mean KL(q(z_k | x) || N(0, 1)) over the training rows per latent
-        component, in nats; near 0 means the component is unused.
+        Mean KL(q(z_k | x) || N(0, 1)) over the training rows (32,768 of
+        them drawn at random, when there are more) per latent component, in
+        nats; near 0 means the component is unused.
     n_active_components_ : int
         Number of components with ``kl_per_component_`` above 0.01 nats.
     classes_ : ndarray of shape (n_classes,)
