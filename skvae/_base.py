@@ -20,7 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _params
+from . import _params, _stream
+from ._dask import is_dask_collection
 from ._data import TabularSchema
 from ._fitted import FittedVAE
 from ._frame import FrameSchema, is_pandas_frame
@@ -36,6 +37,7 @@ from ._training import (
     train,
 )
 from ._utils import draw_seeds, resolve_device
+from ._validation import validation_on
 
 #: A latent component whose mean KL over the training rows is below this many
 #: nats carries (almost) no information about x: it is "inactive".
@@ -98,11 +100,12 @@ class _BaseVAE(BaseEstimator):
         """Float matrix of X with NaN at every missing entry, and its frame.
 
         With ``reset`` (a first fit), a DataFrame gets a new
-        :class:`FrameSchema`; otherwise ``frame`` is the fitted one (or None).
+        :class:`FrameSchema` unless ``frame`` is given (one fitted on more
+        than ``X``); otherwise ``frame`` is the fitted one (or None).
         Through a frame, label columns become category codes. Returns the
         matrix and the frame.
         """
-        if reset:
+        if reset and frame is None:
             frame = (
                 FrameSchema.fit(X, self.likelihood, self._frame_numeric_kind)
                 if is_pandas_frame(X)
@@ -128,12 +131,16 @@ class _BaseVAE(BaseEstimator):
             ensure_all_finite=False,
         )
 
-    def _fit_inputs(self, X: np.ndarray, y, *, first: bool, classes=None):
+    def _fit_inputs(
+        self, X: np.ndarray, y, *, first: bool, classes=None, facts=None
+    ):
         """Hook: model columns of validated ``X`` and the rows' condition.
 
         Returns the positions of the columns the model sees (None: all) and
         an array of shape (n_samples, n_conditions), or None for an
         unconditional model. By default, all columns and no condition.
+        ``facts`` (:class:`~skvae._data.ColumnFacts`), when ``X`` is a sample
+        of a streamed fit, describes every row.
         """
         return None, None
 
@@ -141,12 +148,19 @@ class _BaseVAE(BaseEstimator):
     def _fit(self, X, y=None, *, incremental: bool = False, classes=None):
         """Fit (or, ``incremental``, continue for one epoch) on X.
 
-        Whatever fails leaves the estimator's attributes as they were (a
-        failed epoch of ``partial_fit`` may still have moved the weights).
+        A Dask collection is streamed (:meth:`_fit_stream`). Returns rows
+        that represent the training data for statistics taken after the fit
+        (a detector's threshold): X itself, or a uniform sample of a Dask
+        collection. Whatever fails leaves the estimator's attributes as they
+        were (a failed epoch of ``partial_fit`` may still have moved the
+        weights).
         """
         saved = dict(self.__dict__)
         try:
-            return self._fit_steps(X, y, incremental=incremental, classes=classes)
+            if is_dask_collection(X):
+                return self._fit_stream(X, y, incremental=incremental)
+            self._fit_steps(X, y, incremental=incremental, classes=classes)
+            return X
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -197,6 +211,107 @@ class _BaseVAE(BaseEstimator):
                 move_optimizer_state(state.optimizer, torch.device("cpu"))
         module.eval()
         return self
+
+    def _fit_stream(self, X, y, *, incremental: bool):
+        """Fit on a Dask Array or DataFrame without materializing it.
+
+        One pass learns the schema from exact per-column facts and a uniform
+        sample of rows (:func:`skvae._stream.summarize`); the epochs then
+        stream the partitions (:class:`skvae._stream.PartitionStream`)
+        through the same plan and loop as in-memory data. Early stopping
+        scores rows held out of the stream (at most
+        :data:`skvae._stream.HELD_OUT_ROWS`); there is no refit. Returns the
+        sample.
+        """
+        if incremental:
+            raise TypeError(
+                "partial_fit takes in-memory rows; pass a Dask collection to fit "
+                "(which streams it), or wrap the estimator in dask-ml's "
+                "Incremental to call partial_fit on each block."
+            )
+        if y is not None and getattr(self, "conditional", False):
+            raise ValueError(
+                "A conditional model is fitted from in-memory X and y; fit "
+                "streams Dask collections for unconditional models only."
+            )
+        device = resolve_device(self.device)
+        _params.hidden_sizes(self.hidden_layer_sizes)
+        rows = _stream.DaskRows.of(X)
+        seeds = draw_seeds(self.random_state, 4)
+        scheme = self._validation_scheme
+        fraction = float(self.validation_fraction)
+        auto_scheme = scheme if self._auto_early_stopping else None
+        early = _params.early_stopping(
+            self.early_stopping, auto_scheme, int(round(fraction * rows.n_rows))
+        )
+        rate = _stream.held_out_rate(rows.n_rows, fraction, early)
+        summary = _stream.summarize(rows, seeds[3], rate)
+        if early and (summary.held_out is None or len(summary.held_out) == 0):
+            raise ValueError(
+                "early_stopping holds out rows of X, but none was drawn; pass "
+                "more rows or set early_stopping=False."
+            )
+        frame = None
+        if rows.frame:
+            frame = FrameSchema.fit(
+                summary.sample, self.likelihood, self._frame_numeric_kind, summary
+            )
+        sample, frame = self._validate_X(summary.sample, reset=True, frame=frame)
+        facts = _stream.facts_of(summary, frame)
+        columns, _ = self._fit_inputs(sample, None, first=True, facts=facts)
+        schema = self._fit_schema(_model_columns(sample, columns), frame, columns)
+        names = getattr(self, "feature_names_in_", None)
+        schema.check_ranges(
+            *(_model_columns(v[None], columns)[0] for v in (facts.low, facts.high)),
+            None if names is None or columns is None else names[columns],
+        )
+
+        def prepare(block) -> TrainData:
+            values, _ = self._validate_X(block, reset=False, frame=frame)
+            x, mask = schema.encode(_model_columns(values, columns), device)
+            return TrainData(x, mask, None)
+
+        x, mask = schema.encode(_model_columns(sample, columns), device)
+        has_missing = bool(_model_columns(facts.any_missing[None], columns).any())
+        self._fitted = FittedVAE(
+            schema,
+            self._build_module(schema, has_missing, 0, seeds[0]),
+            score_seed=seeds[2],
+            train_seed=seeds[1],
+            frame=frame,
+            columns=columns,
+            fit_dtype=sample.dtype,
+        )
+        self.module_, self.schema_ = self._fitted.module, schema
+        self.column_likelihoods_ = _column_likelihoods(
+            schema, columns, sample.shape[1]
+        )
+        self._train_state = None
+        plan = self._plan(summary.n_train, held_out=early)
+        validation = None
+        if early:
+            held = prepare(summary.held_out)
+            validation = validation_on(
+                self._train_data(held.x, held.mask, None), plan
+            )
+        stream = _stream.PartitionStream(
+            rows, seeds[3], rate, prepare, summary.n_train
+        )
+        module = self.module_
+        module.to(device)
+        try:
+            result = train(
+                module,
+                self._train_data(x, mask, None),
+                plan,
+                stream=stream,
+                validation=validation,
+            )
+            self._record(result, x, mask, incremental=False, plan=plan)
+        finally:
+            module.cpu()
+        module.eval()
+        return summary.sample
 
     def _fit_schema(self, X, frame, columns) -> TabularSchema:
         """Column kinds and scaling of the model columns."""
@@ -282,7 +397,12 @@ class _BaseVAE(BaseEstimator):
         )
 
     def _plan(
-        self, n_rows: int, n_observed: int | None = None, *, incremental: bool = False
+        self,
+        n_rows: int,
+        n_observed: int | None = None,
+        *,
+        incremental: bool = False,
+        held_out: bool | None = None,
     ) -> TrainPlan:
         """Every training choice for ``n_rows`` rows, from the parameters.
 
@@ -290,7 +410,9 @@ class _BaseVAE(BaseEstimator):
         scheme holds out a share of them); None: every entry of the rows.
         ``"auto"`` values are resolved here, from the size of the data, by
         the rules of :mod:`skvae._params`. ``incremental`` (``partial_fit``):
-        one epoch, no early stopping.
+        one epoch, no early stopping. ``held_out`` (a streamed fit): whether
+        rows were held out for early stopping; ``n_rows`` are then the
+        training rows alone, and no refit follows.
         """
         scheme = self._validation_scheme
         if n_observed is None:
@@ -302,7 +424,9 @@ class _BaseVAE(BaseEstimator):
             self.early_stopping, auto_scheme, n_held_out
         )
         n_train = n_rows
-        if early and scheme == "rows":
+        if held_out is not None:
+            early = held_out
+        elif early and scheme == "rows":
             n_train = max(1, n_rows - n_held_out)
         batch_size = _params.batch_size(self.batch_size, n_train)
         steps = math.ceil(n_train / batch_size)
@@ -335,7 +459,9 @@ class _BaseVAE(BaseEstimator):
             validation_trim=_params.VALIDATION_TRIM if closed_form else 0.0,
             n_importance_samples=self.n_importance_samples,
             calibrate=closed_form,
-            refit=early and bool(_params.auto_value("refit", self.refit, n_rows)),
+            refit=early
+            and held_out is None
+            and bool(_params.auto_value("refit", self.refit, n_rows)),
             seed=self._fitted.train_seed,
             eval_seed=self._fitted.score_seed,
             verbose=self.verbose,
@@ -449,3 +575,8 @@ def _column_likelihoods(schema: TabularSchema, columns, n_features: int) -> np.n
     kinds = np.full(n_features, None, dtype=object)
     kinds[slice(None) if columns is None else columns] = schema.kinds
     return kinds
+
+
+def _model_columns(X: np.ndarray, columns) -> np.ndarray:
+    """The model's columns of validated ``X`` (None: all of them)."""
+    return X if columns is None else X[:, columns]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -87,6 +88,25 @@ class ColumnStats:
             squares += np.einsum("ij,ij->j", dev, dev)
         self.std = np.sqrt(np.divide(squares, count, out=np.zeros(p), where=count > 0))
         self.count, self.mean, self.min, self.max = count, mean, lo, hi
+
+
+@dataclass
+class ColumnFacts:
+    """Per column: observed entries, range, and whether any entry is missing.
+
+    ``low`` and ``high`` are NaN for a column with no observed value.
+    """
+
+    count: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    any_missing: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> ColumnFacts:
+        """The facts of a float matrix (NaN = missing)."""
+        stats = ColumnStats(X)
+        return cls(stats.count, stats.min, stats.max, stats.count < X.shape[0])
 
 
 def _row_chunks(X: np.ndarray):
@@ -412,6 +432,22 @@ class TabularSchema:
     def n_features(self) -> int:
         """Number of original columns."""
         return len(self.kinds)
+
+    def check_ranges(self, low: np.ndarray, high: np.ndarray, names=None) -> None:
+        """Check each column's range over all the data the schema saw a sample of.
+
+        Raises
+        ------
+        ValueError
+            For a Bernoulli column outside [0, 1] or a lognormal one <= 0.
+        """
+        kinds = np.asarray(self.kinds, dtype=object)
+        bad = np.flatnonzero((kinds == "bernoulli") & ((low < 0) | (high > 1)))
+        if bad.size:
+            _raise_bernoulli_range(bad, "fit", names)
+        bad = np.flatnonzero((kinds == "lognormal") & (low <= 0))
+        if bad.size:
+            _raise_lognormal_range(bad, "fit", names)
 
     # ------------------------------------------------------------------ encode
     def encode(

@@ -100,14 +100,18 @@ class FrameSchema:
 
     # ------------------------------------------------------------------ fit
     @classmethod
-    def fit(cls, frame, likelihood="auto", numeric="auto") -> FrameSchema:
+    def fit(cls, frame, likelihood="auto", numeric="auto", seen=None) -> FrameSchema:
         """Learn each column's representation from ``frame``.
 
         ``likelihood``: ``"auto"``, a kind name (applied to the numeric
         columns; label columns stay categorical or Bernoulli) or a dict from
         column name (or position) to a kind of :data:`FRAME_KINDS`.
         ``numeric``: the kind of the numeric columns left ``"auto"`` (with
-        ``"auto"``, the numeric schema decides: Gaussian).
+        ``"auto"``, the numeric schema decides: Gaussian). ``seen``, when
+        ``frame`` is a sample of larger data, says what all of it holds:
+        ``seen.labels`` maps a label column's position to every label it
+        takes, and ``seen.low`` / ``seen.high`` give each numeric column's
+        range (the bounds of an integer column).
 
         Raises
         ------
@@ -126,7 +130,10 @@ class FrameSchema:
             kind = requested[j]
             if isinstance(likelihood, str) and _is_label_dtype(pd, series.dtype):
                 kind = "auto"  # a single kind concerns the numeric columns
-            columns.append(_fit_column(pd, series, name, kind, numeric))
+            extra = None
+            if seen is not None:
+                extra = (seen.labels.get(j), (seen.low[j], seen.high[j]))
+            columns.append(_fit_column(pd, series, name, kind, numeric, extra))
         all_float32 = len(columns) > 0 and all(
             not col.coded and col.dtype == np.float32 for col in columns
         )
@@ -271,11 +278,14 @@ def _is_label_dtype(pd, dtype) -> bool:
     )
 
 
-def _fit_column(pd, series, name, requested: str, numeric: str) -> FrameColumn:
+def _fit_column(
+    pd, series, name, requested: str, numeric: str, extra=None
+) -> FrameColumn:
+    labels, bounds = extra if extra is not None else (None, None)
     dtype = series.dtype
     observed = series.dropna()
     label_dtype = _is_label_dtype(pd, dtype)
-    if observed.empty:
+    if observed.empty and not labels:
         # Nothing to learn from: a numeric column of NaN (kept, unmodelled).
         return FrameColumn(name, dtype, "gaussian" if label_dtype else "auto")
     if label_dtype:
@@ -284,13 +294,13 @@ def _fit_column(pd, series, name, requested: str, numeric: str) -> FrameColumn:
                 f"likelihood {requested!r} needs a numeric column, but column "
                 f"{name!r} has dtype {dtype}; use 'categorical' or 'bernoulli'."
             )
-        categories = _observed_categories(pd, series, observed)
+        categories = _observed_categories(pd, series, observed, labels)
         kind = requested if requested in ("bernoulli", "categorical") else "auto"
     elif requested == "categorical":
         categories = pd.Index(np.sort(pd.unique(observed.to_numpy())))
         kind = "categorical"
     else:
-        return _fit_numeric(pd, series, name, requested, numeric)
+        return _fit_numeric(pd, series, name, requested, numeric, bounds)
     if kind == "auto":
         kind = "bernoulli" if len(categories) == 2 else "categorical"
     if kind == "bernoulli" and len(categories) > 2:
@@ -303,12 +313,22 @@ def _fit_column(pd, series, name, requested: str, numeric: str) -> FrameColumn:
     return FrameColumn(name, dtype, kind, categories=categories)
 
 
-def _observed_categories(pd, series, observed):
-    """Labels seen in fit: in dtype order for a Categorical, else sorted."""
+def _observed_categories(pd, series, observed, labels=None):
+    """Labels seen in fit: in dtype order for a Categorical, else sorted.
+
+    ``labels`` (when ``series`` is a sample) adds the labels seen elsewhere.
+    """
     if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories
         codes = np.unique(series.cat.codes.to_numpy())
-        return series.cat.categories[codes[codes >= 0]]
+        seen = np.zeros(len(categories), dtype=bool)
+        seen[codes[codes >= 0]] = True
+        if labels:
+            seen |= categories.isin(list(labels))
+        return categories[seen]
     unique = list(pd.unique(observed.to_numpy(dtype=object)))
+    if labels:
+        unique = list(dict.fromkeys([*unique, *labels]))
     try:
         unique = sorted(unique)
     except TypeError:  # mixed types: keep the order of first appearance
@@ -316,9 +336,14 @@ def _observed_categories(pd, series, observed):
     return pd.Index(unique, dtype=object)
 
 
-def _fit_numeric(pd, series, name, requested: str, numeric: str) -> FrameColumn:
+def _fit_numeric(
+    pd, series, name, requested: str, numeric: str, bounds=None
+) -> FrameColumn:
     values = _numbers(pd, series, name)
     values = values[~np.isnan(values)]
+    if bounds is not None and not np.isnan(bounds).any():
+        # A sample: the range of all the data bounds it.
+        values = np.concatenate([values, np.asarray(bounds, dtype=np.float64)])
     explicit = requested in ("gaussian", "lognormal", "quantile", "bernoulli")
     kind = requested if explicit else numeric
     if kind == "lognormal" and values.min() <= 0:

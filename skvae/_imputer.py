@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _BaseVAE, store_params
 from ._dask import dask_inference
+from ._data import ColumnFacts
 from ._frame import is_pandas_frame
 from ._params import document
 from ._utils import MissingValues, _check_feature_names_in, _fit_context, draw_seeds
@@ -250,28 +251,39 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         X[missing] = np.nan
         return X
 
-    def _fit_inputs(self, X, y, *, first: bool, classes=None):
+    def _fit_inputs(self, X, y, *, first: bool, classes=None, facts=None):
         """Model the features with an observed value; learn clip range, indicator."""
-        observed = ~np.isnan(X)
-        self._valid_features = observed.any(0)
+        facts = ColumnFacts.of(X) if facts is None else facts
+        self._valid_features = facts.count > 0
         if not self._valid_features.any():
             raise ValueError(
                 "Every feature of X is entirely missing; VAEImputer needs "
                 "observed values to learn from."
             )
         self._all_valid = bool(self._valid_features.all())
-        kept = X[:, self._valid_features]
-        low, high = np.nanmin(kept, axis=0), np.nanmax(kept, axis=0)
+        low = facts.low[self._valid_features]
+        high = facts.high[self._valid_features]
         margin = CLIP_MARGIN * (high - low)
         self._clip_range = (low - margin, high + margin)
         if self.add_indicator:
+            # Fitted on the missingness pattern: a row missing where any
+            # row is, and a complete one.
+            pattern = np.where(facts.any_missing, np.nan, 0.0)
             self.indicator_ = MissingIndicator(
                 missing_values=np.nan, error_on_new=False
-            ).fit(X)
+            ).fit(np.vstack([pattern, np.zeros_like(pattern)]))
         else:
             self.indicator_ = None
         columns = None if self._all_valid else np.flatnonzero(self._valid_features)
         return columns, None
+
+    def _fit_stream(self, X, y, *, incremental: bool):
+        if not _is_nan_like(self.missing_values):
+            raise ValueError(
+                "fit on a Dask collection reads NaN (or None) as missing; mark "
+                f"missing entries as NaN instead of {self.missing_values!r}."
+            )
+        return super()._fit_stream(X, y, incremental=incremental)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -279,8 +291,12 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Training data; entries equal to ``missing_values`` are missing.
+            A Dask collection is streamed, partition by partition, and
+            never held in memory whole (see the README's "Large data and
+            Dask").
         y : None
             Ignored.
 

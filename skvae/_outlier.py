@@ -163,8 +163,12 @@ feature_names_in_
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Training data, possibly contaminated; NaN marks a missing entry.
+            A Dask collection is streamed, partition by partition, and
+            never held in memory whole (see the README's "Large data and
+            Dask").
         y : None
             Ignored.
 
@@ -173,10 +177,10 @@ feature_names_in_
         self : VAEOutlierDetector
             The fitted detector.
         """
-        self._fit(X)
+        rows = self._fit(X)
         if self._pools_variance():
             self._fitted.pool_variances()
-        scores = self.score_samples(X)
+        scores = self.score_samples(rows)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
             self.offset_ = float(q1 - TUKEY_K * (q3 - q1))

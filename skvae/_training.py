@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ._module import VAEModule
-from ._validation import VALIDATIONS, rows_of
+from ._validation import VALIDATIONS, Validation, rows_of
 
 #: Gradients are clipped to this global norm (guards against rare spikes).
 MAX_GRAD_NORM = 100.0
@@ -299,11 +299,57 @@ def _progress(plan: TrainPlan, start: int):
     )
 
 
+def stream_epoch(
+    module: VAEModule,
+    optimizer: torch.optim.Optimizer,
+    stream,
+    plan: TrainPlan,
+    *,
+    kl_weight: float,
+    generator: torch.Generator,
+    average: list[torch.Tensor] | None = None,
+    average_steps: int = 0,
+    residuals: list[torch.Tensor] | None = None,
+    progress=None,
+) -> tuple[float, int]:
+    """One epoch over streamed buffers of rows: :func:`run_epoch` on each.
+
+    ``stream(generator)`` yields the epoch's :class:`TrainData` buffers and
+    ``stream.n_rows`` is their total number of rows; ``progress``, when
+    given, is called with each buffer's share of them. Returns the mean loss
+    per row and the number of steps taken so far (``average_steps`` plus
+    this epoch's).
+    """
+    total, seen = 0.0, 0
+    for data in stream(generator):
+        n = data.x.shape[0]
+        loss = run_epoch(
+            module,
+            optimizer,
+            data,
+            plan,
+            kl_weight=kl_weight,
+            generator=generator,
+            average=average,
+            average_steps=average_steps,
+            residuals=residuals,
+        )
+        average_steps += math.ceil(n / plan.batch_size)
+        total += loss * n
+        seen += n
+        if progress is not None:
+            progress(n / max(1, stream.n_rows))
+    return total / max(1, seen), average_steps
+
+
 def train(
     module: VAEModule,
     data: TrainData,
     plan: TrainPlan,
     resume: TrainResult | None = None,
+    *,
+    stream=None,
+    validation: Validation | None = None,
 ) -> TrainResult:
     """Train ``module`` in place for at most ``plan.max_iter`` epochs.
 
@@ -318,6 +364,11 @@ def train(
     ``resume`` continues an earlier run (``partial_fit``): its optimizer
     state, epoch count and loss history carry on, and the variances get no
     closing pass (the epoch's residuals set them).
+
+    With a ``stream`` (see :func:`stream_epoch`), the epochs run over its
+    buffers instead of ``data``, which then holds a sample of the rows for
+    the closing variance pass; ``validation`` scores rows held out of the
+    stream (and no refit follows).
     """
     incremental = resume is not None
     resume = resume if incremental else TrainResult()
@@ -325,8 +376,8 @@ def train(
     generator = torch.Generator(device=data.x.device).manual_seed(plan.seed + start)
     initial = copy.deepcopy(module.state_dict()) if plan.refit else None
     full = data
-    rows = validation = None
-    if plan.validation is not None and not incremental:
+    rows = None
+    if stream is None and plan.validation is not None and not incremental:
         data, rows, validation = VALIDATIONS[plan.validation](data, plan, generator)
     optimizer = resume.optimizer
     if optimizer is None:
@@ -342,7 +393,7 @@ def train(
         converged=False,
         interrupted=False,
     )
-    _epochs(module, data, plan, result, rows, validation, generator)
+    _epochs(module, data, plan, result, rows, validation, generator, stream)
     if plan.variance_step and result.n_iter > start and not incremental:
         # The epochs' residuals came from weights that moved during the epoch
         # (or were averaged since); one pass fits the variances to the final
@@ -356,14 +407,15 @@ def train(
         )
     if validation is not None and plan.calibrate and validation.calibrate:
         result.noise_calibration = validation.calibrate(module)
-    if initial is not None and validation is not None and result.validation_scores:
+    refit = initial is not None and stream is None and validation is not None
+    if refit and result.validation_scores:
         result = _refit(module, full, plan, result, initial)
     if result.noise_calibration != 1.0:
         module.likelihoods.scale_feature_variances(result.noise_calibration)
     return result
 
 
-def _epochs(module, data, plan, result, rows, validation, generator) -> None:
+def _epochs(module, data, plan, result, rows, validation, generator, stream) -> None:
     """The epoch loop of :func:`train`; updates ``result`` in place."""
     start = result.n_iter
     params = [p for p in module.parameters() if p.requires_grad]
@@ -371,6 +423,7 @@ def _epochs(module, data, plan, result, rows, validation, generator) -> None:
     if plan.average_decay > 0.0:
         average = [p.detach().clone() for p in params]
     n_rows = data.x.shape[0] if rows is None else rows.shape[0]
+    steps = 0
     best_state, no_improvement = None, 0
     bar = _progress(plan, start)
     try:
@@ -378,18 +431,34 @@ def _epochs(module, data, plan, result, rows, validation, generator) -> None:
             residuals = (
                 module.likelihoods.new_residual_sums() if plan.variance_step else None
             )
-            loss = run_epoch(
-                module,
-                result.optimizer,
-                data,
-                plan,
-                kl_weight=kl_weight(plan.beta, plan.kl_warmup, epoch),
-                generator=generator,
-                rows=rows,
-                average=average,
-                average_steps=(epoch - start) * math.ceil(n_rows / plan.batch_size),
-                residuals=residuals,
-            )
+            weight = kl_weight(plan.beta, plan.kl_warmup, epoch)
+            if stream is None:
+                loss = run_epoch(
+                    module,
+                    result.optimizer,
+                    data,
+                    plan,
+                    kl_weight=weight,
+                    generator=generator,
+                    rows=rows,
+                    average=average,
+                    average_steps=steps,
+                    residuals=residuals,
+                )
+                steps += math.ceil(n_rows / plan.batch_size)
+            else:
+                loss, steps = stream_epoch(
+                    module,
+                    result.optimizer,
+                    stream,
+                    plan,
+                    kl_weight=weight,
+                    generator=generator,
+                    average=average,
+                    average_steps=steps,
+                    residuals=residuals,
+                    progress=bar.update if plan.verbose else None,
+                )
             if residuals is not None:
                 # Adam moves a variance by about the learning rate per step;
                 # the epoch's residuals give its optimum.
@@ -414,7 +483,11 @@ def _epochs(module, data, plan, result, rows, validation, generator) -> None:
                 improved = loss < result.best_loss - plan.tol
             result.best_loss = min(result.best_loss, loss)
             bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
+            rest = epoch + 1 - bar.n  # a streamed epoch updated the bar already
+            if rest > 1e-9:
+                bar.update(rest)
+            else:
+                bar.refresh()
             warming_up = epoch + 1 < plan.kl_warmup
             no_improvement = 0 if (improved or warming_up) else no_improvement + 1
             if no_improvement >= plan.n_iter_no_change:

@@ -209,7 +209,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         """Whether the fitted module decodes from a class condition."""
         return self.module_.n_conditions > 0
 
-    def _fit_inputs(self, X, y, *, first: bool, classes=None):
+    def _fit_inputs(self, X, y, *, first: bool, classes=None, facts=None):
         n_samples = X.shape[0]
         if not self.conditional:
             if first:
@@ -309,8 +309,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, Dask Array or Dask DataFrame of shape \
+(n_samples, n_features)
             Training data; NaN marks a missing entry.
+            A Dask collection is streamed, partition by partition, and
+            never held in memory whole (see the README's "Large data and
+            Dask").
         y : array-like of shape (n_samples,) or None, default=None
             Class labels (any type scikit-learn classifiers accept, strings
             included) when ``conditional=True``, where they are required;
@@ -321,7 +325,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         self : VAETransformer
             The fitted estimator.
         """
-        return self._fit(X, y)
+        self._fit(X, y)
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None):
@@ -348,7 +353,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         self : VAETransformer
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        self._fit(X, y, incremental=True, classes=classes)
+        return self
 
     # ------------------------------------------------------------------ encode
     def transform(self, X):

@@ -91,7 +91,17 @@ def hold_out_rows(
             "early_stopping=False."
         )
     perm = torch.randperm(n, generator=generator, device=data.x.device)
-    held_out = rows_of(data, perm[:n_val])
+    validation = score_rows(rows_of(data, perm[:n_val]), plan)
+    return data, perm[n_val:], validation
+
+
+def score_rows(held_out: TrainData, plan: TrainPlan) -> Validation:
+    """The validation on rows held out of training: their mean ELBO.
+
+    With fixed noise, over all but the ``validation_trim`` share of the rows
+    that score lowest (the calibration leaves the same rows out).
+    """
+    n_val = held_out.x.shape[0]
     n_trim = int(plan.validation_trim * n_val)
 
     def score(module: VAEModule) -> float:
@@ -131,7 +141,7 @@ def hold_out_rows(
             return 1.0
         return max(1.0, float((sums / variances).sum() / counts.sum()))
 
-    return data, perm[n_val:], Validation(score, calibrate)
+    return Validation(score, calibrate)
 
 
 #: The entries scheme holds out at most this many entries.
@@ -230,3 +240,16 @@ def hold_out_entries(
 
 
 VALIDATIONS = {"rows": hold_out_rows, "entries": hold_out_entries}
+
+
+def validation_on(held_out: TrainData, plan: TrainPlan) -> Validation:
+    """The plan's validation scheme on rows held out of a streamed fit.
+
+    ``"rows"`` scores their ELBO (:func:`score_rows`); ``"entries"`` hides
+    ``validation_fraction`` of their observed entries and scores the
+    imputation of those (:func:`hold_out_entries`).
+    """
+    if plan.validation == "entries":
+        gen = torch.Generator(device=held_out.x.device).manual_seed(plan.seed)
+        return hold_out_entries(held_out, plan, gen)[2]
+    return score_rows(held_out, plan)
