@@ -141,8 +141,14 @@ def run_child(kind: str, mode: str, n_rows: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ scoring
-def time_scoring(est, n_rows: int, in_memory: bool) -> list[dict[str, Any]]:
-    """``score_samples`` rows/s: NumPy, Dask threads, 1 and 2 worker processes."""
+def time_scoring(
+    est, n_rows: int, in_memory: bool, modes: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """``score_samples`` rows/s in each of ``modes``.
+
+    The modes: "numpy" (in memory), "threads" (Dask's threaded scheduler),
+    and numbers of single-threaded worker processes ("1", "2").
+    """
     import dask
     from dask.distributed import Client, LocalCluster
 
@@ -159,14 +165,15 @@ def time_scoring(est, n_rows: int, in_memory: bool) -> list[dict[str, Any]]:
         print(f"  score_samples {label:<24} {n_rows / wall:>12,.0f} rows/s", flush=True)
 
     Xd = lazy_table(n_rows)
-    if in_memory:
+    if in_memory and "numpy" in modes:
         X = Xd.compute()
         timed("numpy", lambda: est.score_samples(X))
         del X
         gc.collect()
-    with dask.config.set(scheduler="threads"):
-        timed("dask, threads", lambda: est.score_samples(Xd).compute())
-    for workers in (1, 2):
+    if "threads" in modes:
+        with dask.config.set(scheduler="threads"):
+            timed("dask, threads", lambda: est.score_samples(Xd).compute())
+    for workers in [int(m) for m in modes if m.isdigit()]:
         with (
             LocalCluster(
                 n_workers=workers,
@@ -262,6 +269,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=8.0,
         help="skip in-memory rows whose float32 table exceeds this",
     )
+    parser.add_argument(
+        "--score-modes",
+        default="numpy,threads,1,2",
+        help="score_samples runs: numpy, threads, and numbers of worker processes",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     parser.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -293,7 +305,8 @@ def main(argv=None) -> None:
                      f"{row['peak_growth_bytes'] / 1e6:,.0f} MB"), flush=True)
         warnings.simplefilter("ignore")
         est = make_estimator().fit(lazy_table(min(n, 1_000_000)))
-        scores.extend(time_scoring(est, n, in_memory))
+        modes = tuple(args.score_modes.split(","))
+        scores.extend(time_scoring(est, n, in_memory, modes))
     summary = ratios(fits, scores)
     print_tables(fits, scores, summary)
     run.write(args.out, {"fit": fits, "score_samples": scores, "ratios": summary})
