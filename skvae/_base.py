@@ -181,18 +181,8 @@ class _BaseVAE(BaseEstimator):
             schema = self._fit_schema(X_model, frame, columns)
             x, mask = schema.encode(X_model, device)
             n_conditions = 0 if condition is None else condition.shape[1]
-            self._fitted = FittedVAE(
-                schema,
-                self._build_module(schema, mask is not None, n_conditions, seeds[0]),
-                score_seed=seeds[2],
-                train_seed=seeds[1],
-                frame=frame,
-                columns=columns,
-                fit_dtype=X.dtype,
-            )
-            self.module_, self.schema_ = self._fitted.module, schema
-            self.column_likelihoods_ = _column_likelihoods(schema, columns, X.shape[1])
-            self._train_state = None
+            has_missing = mask is not None
+            self._start(schema, X, frame, columns, has_missing, n_conditions, seeds)
         else:
             x, mask = self._fitted.schema.encode(X_model, device)
         data = self._train_data(x, mask, condition)
@@ -273,20 +263,7 @@ class _BaseVAE(BaseEstimator):
 
         x, mask = schema.encode(_model_columns(sample, columns), device)
         has_missing = bool(_model_columns(facts.any_missing[None], columns).any())
-        self._fitted = FittedVAE(
-            schema,
-            self._build_module(schema, has_missing, 0, seeds[0]),
-            score_seed=seeds[2],
-            train_seed=seeds[1],
-            frame=frame,
-            columns=columns,
-            fit_dtype=sample.dtype,
-        )
-        self.module_, self.schema_ = self._fitted.module, schema
-        self.column_likelihoods_ = _column_likelihoods(
-            schema, columns, sample.shape[1]
-        )
-        self._train_state = None
+        self._start(schema, sample, frame, columns, has_missing, 0, seeds)
         plan = self._plan(summary.n_train, held_out=early)
         validation = None
         if early:
@@ -312,6 +289,21 @@ class _BaseVAE(BaseEstimator):
             module.cpu()
         module.eval()
         return summary.sample
+
+    def _start(self, schema, X, frame, columns, has_missing, n_conditions, seeds):
+        """A new fitted model (untrained module) for ``schema``; X is validated."""
+        self._fitted = FittedVAE(
+            schema,
+            self._build_module(schema, has_missing, n_conditions, seeds[0]),
+            score_seed=seeds[2],
+            train_seed=seeds[1],
+            frame=frame,
+            columns=columns,
+            fit_dtype=X.dtype,
+        )
+        self.module_, self.schema_ = self._fitted.module, schema
+        self.column_likelihoods_ = _column_likelihoods(schema, columns, X.shape[1])
+        self._train_state = None
 
     def _fit_schema(self, X, frame, columns) -> TabularSchema:
         """Column kinds and scaling of the model columns."""
