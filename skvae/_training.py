@@ -300,9 +300,16 @@ def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
         o.copy_(tmp)
 
 
-def _progress(plan: TrainPlan, start: int):
+def _progress(plan: TrainPlan, start: int, fractional: bool = False):
+    """The epoch bar; ``fractional``: it also moves within epochs (streamed)."""
     from tqdm.auto import tqdm
 
+    bar_format = None
+    if fractional:
+        bar_format = (
+            "{l_bar}{bar}| {n:.2f}/{total_fmt} [{elapsed}<{remaining}, "
+            "{rate_fmt}{postfix}]"
+        )
     return tqdm(
         total=start + plan.max_iter,
         initial=start,
@@ -310,6 +317,7 @@ def _progress(plan: TrainPlan, start: int):
         unit="epoch",
         disable=not plan.verbose,
         leave=True,
+        bar_format=bar_format,
     )
 
 
@@ -439,7 +447,7 @@ def _epochs(module, data, plan, result, rows, validation, generator, stream) -> 
     n_rows = data.x.shape[0] if rows is None else rows.shape[0]
     steps = 0
     best_state, no_improvement = None, 0
-    bar = _progress(plan, start)
+    bar = _progress(plan, start, fractional=stream is not None)
     try:
         for epoch in range(start, start + plan.max_iter):
             residuals = (

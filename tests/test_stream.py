@@ -167,3 +167,17 @@ def test_dask_fit_on_a_local_cluster():
         scores = est.score_samples(da.from_array(X, chunks=300)).compute()
     assert est.n_iter_ == FAST["max_iter"]
     np.testing.assert_allclose(scores, est.score_samples(X), rtol=1e-6)
+
+
+def test_streamed_progress_bar_counts_epochs_in_hundredths(capsys, monkeypatch):
+    import re
+
+    monkeypatch.setattr(stream, "BUFFER_ROWS", 250)
+    X = np.random.default_rng(3).normal(size=(1000, 3))
+    est = VAETransformer(
+        max_iter=2, n_iter_no_change=2, early_stopping=False, verbose=1, random_state=0
+    )
+    est.fit(da.from_array(X, chunks=250))
+    err = capsys.readouterr().err
+    assert "2.00/2" in err
+    assert re.search(r"\d\.\d{3,}/2", err) is None
