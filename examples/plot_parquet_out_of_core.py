@@ -18,6 +18,7 @@ Set ``SKVAE_EXAMPLE_QUICK=1`` for a seconds-long smoke run and
 # %%
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -117,3 +118,7 @@ mem.bar(["data on disk", "peak memory"], [size_gib, peak_rss_gib()], color=["C7"
 mem.set_ylabel("GiB")
 fig.tight_layout()
 fig.savefig(FIGURES / "parquet_out_of_core.png", dpi=100)
+
+# %%
+# The generated table and the scores were only for this example.
+shutil.rmtree(work)
