@@ -250,11 +250,12 @@ class _BaseVAE(BaseEstimator):
         facts = _stream.facts_of(summary, frame)
         columns, _ = self._fit_inputs(sample, None, first=True, facts=facts)
         schema = self._fit_schema(_model_columns(sample, columns), frame, columns)
+        low, high = facts.low, facts.high
         names = getattr(self, "feature_names_in_", None)
-        schema.check_ranges(
-            *(_model_columns(v[None], columns)[0] for v in (facts.low, facts.high)),
-            None if names is None or columns is None else names[columns],
-        )
+        if columns is not None:
+            low, high = low[columns], high[columns]
+            names = None if names is None else names[columns]
+        schema.check_ranges(low, high, names)
 
         def prepare(block) -> TrainData:
             values, _ = self._validate_X(block, reset=False, frame=frame)

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
@@ -81,7 +82,7 @@ def test_rows_are_held_out_by_their_own_draws():
     assert summary.n_train == 1000 - len(held)
     source = stream.PartitionStream(rows, 7, 0.2, lambda block: block, summary.n_train)
     trained = set()
-    for group in source.buffers(__import__("torch").Generator().manual_seed(0)):
+    for group in source.buffers(torch.Generator().manual_seed(0)):
         trained.update(source.load(group)[:, 0])
     assert trained.isdisjoint(held)
     assert len(trained) + len(held) == 1000
@@ -127,6 +128,9 @@ def test_bernoulli_range_is_checked_over_every_row(monkeypatch):
     with pytest.raises(ValueError, match=r"Bernoulli need values in \[0, 1\]"):
         est.fit(da.from_array(X, chunks=500))
     assert not hasattr(est, "n_iter_")
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["p", "q", "r"]), npartitions=4)
+    with pytest.raises(ValueError, match=r"\['q'\]"):
+        VAETransformer(likelihood={"q": "bernoulli"}, **FAST).fit(frame)
 
 
 def test_bad_dask_input_is_refused_before_training():
