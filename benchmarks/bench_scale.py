@@ -16,7 +16,8 @@ each ``n`` of ``--sizes`` (default 1M, 10M and 50M rows):
   NumPy array, on the Dask Array with the default threaded scheduler, and on
   a ``LocalCluster`` of 1 and of 2 single-threaded worker processes (the
   Dask Array is generated on the workers; the result, one float per row, is
-  computed back).
+  computed back), started without ``distributed``'s default
+  ``MALLOC_TRIM_THRESHOLD_`` as the README recommends for PyTorch work.
 
 Each fit measurement runs in a fresh interpreter, so that its peak RSS
 (``VmHWM`` after resetting it, Linux) belongs to it alone; the growth is
@@ -64,6 +65,11 @@ WARMUP_ROWS = 5_000
 FIT_RATIO_TARGET = 0.8
 STREAM_MEMORY_TARGET_MB = 250
 WORKER_SPEEDUP_TARGET = 1.6
+#: Worker processes keep glibc's adaptive allocator: ``distributed`` starts
+#: them with ``MALLOC_TRIM_THRESHOLD_=65536``, which also turns off the
+#: adaptive mmap threshold, so every large PyTorch temporary is mapped and
+#: unmapped again (half the scoring throughput here; README "Large data").
+WORKER_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def lazy_table(n_rows: int):
@@ -175,6 +181,7 @@ def time_scoring(
             timed("dask, threads", lambda: est.score_samples(Xd).compute())
     for workers in [int(m) for m in modes if m.isdigit()]:
         with (
+            dask.config.set(WORKER_MALLOC),
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,

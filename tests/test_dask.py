@@ -24,6 +24,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::skvae.PosteriorCollapseWarning"),
 ]
 
+#: Workers keep glibc's adaptive allocator, as the README recommends.
+WORKER_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 SMALL = {"hidden_layer_sizes": (16,), "max_iter": 3, "random_state": 0, "device": "cpu"}
 
 
@@ -100,9 +102,10 @@ def imputer_frame(frame_with_holes):
 def client():
     """Two single-threaded worker processes, as the README recommends."""
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    with dask.config.set(WORKER_MALLOC):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     client = distributed.Client(cluster)
     yield client
     client.close()
