@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from ._flat import Weights, flat_parameters
 from ._module import VAEModule
 from ._validation import VALIDATIONS, Validation, rows_of
 
@@ -163,6 +164,7 @@ def run_epoch(
     average: list[torch.Tensor] | None = None,
     average_steps: int = 0,
     residuals: list[torch.Tensor] | None = None,
+    weights: Weights | None = None,
 ) -> float:
     """One pass over the rows in random minibatches; the mean loss per row.
 
@@ -177,7 +179,8 @@ def run_epoch(
     earlier steps (``average_steps`` before this epoch). ``residuals``
     accumulates every row's squared residuals of the shared-variance
     Gaussian columns, trimmed rows included, for a closed-form variance
-    update.
+    update. ``weights`` are the tensors clipped and averaged (by default the
+    module's trainable parameters; see :func:`~skvae._flat.flat_parameters`).
 
     Raises
     ------
@@ -194,7 +197,9 @@ def run_epoch(
     noise = torch.randn(
         (*shape, module.n_components), generator=generator, device=device, dtype=x.dtype
     )
-    params = [p for p in module.parameters() if p.requires_grad]
+    if weights is None:
+        weights = Weights([p for p in module.parameters() if p.requires_grad])
+    params, set_to_none = weights.tensors, not weights.flat
     total = torch.zeros((), device=device)
     module.train()
     batch_size = plan.batch_size
@@ -215,7 +220,7 @@ def run_epoch(
         if plan.trim_fraction > 0.0:
             keep = max(1, int(round((1.0 - plan.trim_fraction) * per_row.shape[0])))
             objective = per_row.topk(keep, largest=False, sorted=False).values.mean()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=set_to_none)
         objective.backward()
         clip_gradients(params, MAX_GRAD_NORM)
         optimizer.step()
@@ -333,6 +338,7 @@ def stream_epoch(
     average_steps: int = 0,
     residuals: list[torch.Tensor] | None = None,
     progress=None,
+    weights: Weights | None = None,
 ) -> tuple[float, int]:
     """One epoch over streamed buffers of rows: :func:`run_epoch` on each.
 
@@ -355,6 +361,7 @@ def stream_epoch(
             average=average,
             average_steps=average_steps,
             residuals=residuals,
+            weights=weights,
         )
         average_steps += math.ceil(n / plan.batch_size)
         total += loss * n
@@ -415,7 +422,11 @@ def train(
         converged=False,
         interrupted=False,
     )
-    _epochs(module, data, plan, result, rows, validation, generator, stream)
+    params = [p for p in module.parameters() if p.requires_grad]
+    with flat_parameters(params, optimizer) as weights:
+        _epochs(
+            module, data, plan, result, rows, validation, generator, stream, weights
+        )
     if plan.variance_step and result.n_iter > start and not incremental:
         # The epochs' residuals came from weights that moved during the epoch
         # (or were averaged since); one pass fits the variances to the final
@@ -437,10 +448,12 @@ def train(
     return result
 
 
-def _epochs(module, data, plan, result, rows, validation, generator, stream) -> None:
+def _epochs(
+    module, data, plan, result, rows, validation, generator, stream, weights
+) -> None:
     """The epoch loop of :func:`train`; updates ``result`` in place."""
     start = result.n_iter
-    params = [p for p in module.parameters() if p.requires_grad]
+    params = weights.tensors
     average = None
     if plan.average_decay > 0.0:
         average = [p.detach().clone() for p in params]
@@ -466,6 +479,7 @@ def _epochs(module, data, plan, result, rows, validation, generator, stream) -> 
                     average=average,
                     average_steps=steps,
                     residuals=residuals,
+                    weights=weights,
                 )
                 steps += math.ceil(n_rows / plan.batch_size)
             else:
@@ -480,6 +494,7 @@ def _epochs(module, data, plan, result, rows, validation, generator, stream) -> 
                     average_steps=steps,
                     residuals=residuals,
                     progress=bar.update if plan.verbose else None,
+                    weights=weights,
                 )
             if residuals is not None:
                 # Adam moves a variance by about the learning rate per step;

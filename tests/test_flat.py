@@ -1,0 +1,99 @@
+"""Training small networks on one flat parameter buffer (skvae._flat)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer
+
+import skvae._flat as flat_module
+from skvae import VAETransformer
+from skvae._flat import can_flatten, flat_parameters
+
+
+@pytest.fixture(scope="module")
+def X():
+    return load_breast_cancer().data[:300]
+
+
+def _fit(X, monkeypatch, limit, **params):
+    monkeypatch.setattr(flat_module, "FLAT_MAX_VALUES", limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return VAETransformer(random_state=0, **params).fit(X)
+
+
+def _max_difference(a, b):
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
+
+
+def test_flat_training_matches_per_tensor_training(X, monkeypatch):
+    flat = _fit(X, monkeypatch, 1 << 19, max_iter=8, n_iter_no_change=8)
+    per_tensor = _fit(X, monkeypatch, 0, max_iter=8, n_iter_no_change=8)
+    # Adam's update is elementwise; only the clipping norm's summation order
+    # differs (float32 rounding).
+    assert _max_difference(flat, per_tensor) < 1e-4
+    np.testing.assert_allclose(flat.score(X), per_tensor.score(X), rtol=1e-5)
+
+
+def test_parameters_own_their_storage_after_fit(X, monkeypatch):
+    est = _fit(X, monkeypatch, 1 << 19, max_iter=3, n_iter_no_change=3)
+    params = list(est.module_.parameters())
+    storages = {p.untyped_storage().data_ptr() for p in params}
+    assert len(storages) == len(params)
+    assert all(p.grad is None for p in params)
+    assert all(p.is_contiguous() for p in params)
+
+
+def test_partial_fit_keeps_per_parameter_optimizer_state(X, monkeypatch):
+    monkeypatch.setattr(flat_module, "FLAT_MAX_VALUES", 1 << 19)
+    flat = VAETransformer(batch_size=100, random_state=0)
+    for _ in range(3):
+        flat.partial_fit(X)
+    optimizer = flat._train_state.optimizer
+    params = list(flat.module_.parameters())
+    assert optimizer.param_groups[0]["params"] == params
+    for p in params:
+        state = optimizer.state[p]
+        assert state["exp_avg"].shape == p.shape
+        assert float(state["step"]) == 3 * 3  # 3 epochs of 3 minibatches
+    monkeypatch.setattr(flat_module, "FLAT_MAX_VALUES", 0)
+    per_tensor = VAETransformer(batch_size=100, random_state=0)
+    for _ in range(3):
+        per_tensor.partial_fit(X)
+    assert _max_difference(flat, per_tensor) < 1e-4
+
+
+def test_flat_views_update_the_module_and_come_back():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    params = list(net.parameters())
+    before = [p.detach().clone() for p in params]
+    optimizer = torch.optim.Adam(params, lr=0.1)
+    x = torch.randn(5, 3)
+    with flat_parameters(params, optimizer) as weights:
+        assert weights.flat
+        assert len(weights.tensors) == 1
+        assert weights.tensors[0].numel() == sum(p.numel() for p in params)
+        net(x).square().sum().backward()
+        # Gradients accumulated into views of the flat gradient.
+        assert weights.tensors[0].grad.abs().sum() > 0
+        optimizer.step()
+    moved = [not torch.equal(b, p) for b, p in zip(before, params, strict=True)]
+    assert all(moved)
+    assert set(optimizer.state) == set(params)
+
+
+def test_mixed_or_large_parameters_are_left_alone():
+    small = torch.nn.Linear(3, 4)
+    small.bias.data = small.bias.data.double()
+    params = list(small.parameters())
+    optimizer = torch.optim.Adam(params)
+    assert not can_flatten(params, optimizer)
+    with flat_parameters(params, optimizer) as weights:
+        assert not weights.flat
+        assert weights.tensors is params
+    big = torch.nn.Linear(1024, 1024)
+    assert not can_flatten(list(big.parameters()), torch.optim.Adam(big.parameters()))
