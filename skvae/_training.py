@@ -131,18 +131,29 @@ def move_optimizer_state(
                 state[key] = value.to(device)
 
 
-def clip_gradients(params: list[torch.Tensor], max_norm: float) -> None:
+def clip_gradients(
+    params: list[torch.Tensor], max_norm: float, *, synchronize: bool | None = None
+) -> None:
     """Scale the gradients in place to a global 2-norm of at most ``max_norm``.
 
     What ``torch.nn.utils.clip_grad_norm_`` computes (one norm per tensor,
-    their norm, a clamped factor), in four kernels without its per-call
-    checks, and without a host synchronisation.
+    their norm, a clamped factor), without its per-call checks. With
+    ``synchronize`` (the default on the CPU, where reading a value costs
+    nothing) the factor is read and the gradients are scaled only when it
+    is below 1, which most steps skip; otherwise they are always scaled by
+    it, with no host synchronisation (an accelerator keeps queueing work).
+    Both give the values of ``clip_grad_norm_``.
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    if synchronize is None:
+        synchronize = factor.device.type == "cpu"
+    if synchronize and bool(factor >= 1.0):
+        return
+    torch._foreach_mul_(grads, factor)
 
 
 def kl_weight(beta: float, kl_warmup: int, epoch: int) -> float:

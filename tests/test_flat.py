@@ -10,6 +10,7 @@ from sklearn.datasets import load_breast_cancer
 import skvae._flat as flat_module
 from skvae import VAETransformer
 from skvae._flat import can_flatten, flat_parameters
+from skvae._training import clip_gradients
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +98,20 @@ def test_mixed_or_large_parameters_are_left_alone():
         assert weights.tensors is params
     big = torch.nn.Linear(1024, 1024)
     assert not can_flatten(list(big.parameters()), torch.optim.Adam(big.parameters()))
+
+
+@pytest.mark.parametrize("synchronize", [True, False])
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_clip_gradients_equals_clip_grad_norm(synchronize, scale):
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(6, 5) for _ in range(2)]
+    for net in nets:
+        net(scale * torch.randn(8, 6)).square().sum().backward()
+    ours, reference = list(nets[0].parameters()), list(nets[1].parameters())
+    for a, b in zip(ours, reference, strict=True):
+        b.grad = a.grad.clone()
+    norm = float(torch.nn.utils.clip_grad_norm_(reference, 50.0))
+    assert (norm > 50.0) == (scale > 1.0)  # both the clipping and the passing case
+    clip_gradients(ours, 50.0, synchronize=synchronize)
+    for a, b in zip(ours, reference, strict=True):
+        assert torch.equal(a.grad, b.grad)
