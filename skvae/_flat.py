@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
-#: Networks with at most this many trainable values train on a flat buffer;
-#: larger ones are bound by arithmetic and memory traffic, where the flat
-#: layout's in-place gradient accumulation costs more than it saves.
+#: Networks with at most this many trainable values train on a flat buffer
+#: (a table's network: its steps are bound by kernel launches). Larger ones
+#: (an MNIST network has about a million) are bound by arithmetic and memory
+#: traffic; there the flat layout's in-place gradient accumulation and
+#: zeroing cost about what it saves (``benchmarks/README.md``).
 FLAT_MAX_VALUES = 1 << 19
 
 

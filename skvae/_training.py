@@ -24,6 +24,8 @@ from ._validation import VALIDATIONS, Validation, rows_of
 
 #: Gradients are clipped to this global norm (guards against rare spikes).
 MAX_GRAD_NORM = 100.0
+#: The moving average of the weights is updated every this many steps.
+AVERAGE_EVERY = 4
 #: Passes that estimate a statistic of the training rows once, at the end of
 #: a fit (the closing closed-form variances, the latent usage), read at most
 #: this many rows, drawn at random: a variance or a mean over 32,768 rows is
@@ -185,9 +187,12 @@ def run_epoch(
     trimmed ELBO); the returned loss still averages over every row. With
     ``plan.n_samples = K > 1`` the loss is the importance-weighted bound with
     K draws per row (IWAE; MIWAE when entries are missing). ``average`` is
-    updated after every step to an exponential moving average of the weights
-    with decay ``min(plan.average_decay, (1 + t) / (10 + t))`` after ``t``
-    earlier steps (``average_steps`` before this epoch). ``residuals``
+    an exponential moving average of the weights with decay
+    ``min(plan.average_decay, (1 + t) / (10 + t))`` at step ``t``
+    (``average_steps`` steps came before this epoch), taken every
+    :data:`AVERAGE_EVERY` steps and at the epoch's last with the decays of
+    the steps since multiplied (an average of every fourth step's weights,
+    for a quarter of the memory traffic). ``residuals``
     accumulates every row's squared residuals of the shared-variance
     Gaussian columns, trimmed rows included, for a closed-form variance
     update. ``weights`` are the tensors clipped and averaged (by default the
@@ -214,6 +219,7 @@ def run_epoch(
     total = torch.zeros((), device=device)
     module.train()
     batch_size = plan.batch_size
+    kept, last = 1.0, average_steps + math.ceil(n / batch_size) - 1
     for step, start in enumerate(range(0, n, batch_size), start=average_steps):
         idx = perm[start : start + batch_size]
         xb = x.index_select(0, idx)
@@ -236,9 +242,12 @@ def run_epoch(
         clip_gradients(params, MAX_GRAD_NORM)
         optimizer.step()
         if average is not None:
-            decay = min(plan.average_decay, (1.0 + step) / (10.0 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(average, params, 1.0 - decay)
+            # The share of the average that the steps since its update keep.
+            kept *= min(plan.average_decay, (1.0 + step) / (10.0 + step))
+            if (step + 1) % AVERAGE_EVERY == 0 or step == last:
+                with torch.no_grad():
+                    torch._foreach_lerp_(average, params, 1.0 - kept)
+                kept = 1.0
         total += loss.detach() * idx.shape[0]
     mean_loss = float(total) / n
     if not math.isfinite(mean_loss):

@@ -1,4 +1,4 @@
-"""Training small networks on one flat parameter buffer (skvae._flat)."""
+"""The training step's parameter updates: flat buffer, clipping, weight average."""
 
 import warnings
 
@@ -10,7 +10,15 @@ from sklearn.datasets import load_breast_cancer
 import skvae._flat as flat_module
 from skvae import VAETransformer
 from skvae._flat import can_flatten, flat_parameters
-from skvae._training import clip_gradients
+from skvae._likelihoods import GaussianLikelihood
+from skvae._module import build_module
+from skvae._training import (
+    AVERAGE_EVERY,
+    TrainData,
+    TrainPlan,
+    clip_gradients,
+    run_epoch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +123,37 @@ def test_clip_gradients_equals_clip_grad_norm(synchronize, scale):
     clip_gradients(ours, 50.0, synchronize=synchronize)
     for a, b in zip(ours, reference, strict=True):
         assert torch.equal(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("n_steps", [AVERAGE_EVERY, AVERAGE_EVERY - 1])
+def test_weight_average_compounds_the_decays_of_its_steps(n_steps):
+    # One update of the average per AVERAGE_EVERY steps and one at the
+    # epoch's last step, weighted by the product of the steps' decays.
+    module = build_module(
+        [GaussianLikelihood(3)],
+        n_components=2,
+        hidden_layer_sizes=(4,),
+        generator=torch.Generator().manual_seed(0),
+    )
+    params = [p for p in module.parameters() if p.requires_grad]
+    average = [p.detach().clone() for p in params]
+    start = [a.clone() for a in average]
+    optimizer = torch.optim.Adam(params, lr=0.05)
+    plan = TrainPlan(max_iter=1, batch_size=2, learning_rate=0.05, average_decay=0.9)
+    run_epoch(
+        module,
+        optimizer,
+        TrainData(
+            torch.randn(2 * n_steps, 3, generator=torch.Generator().manual_seed(1))
+        ),
+        plan,
+        kl_weight=1.0,
+        generator=torch.Generator().manual_seed(2),
+        average=average,
+        average_steps=3,
+    )
+    kept = float(np.prod([min(0.9, (1 + t) / (10 + t)) for t in range(3, 3 + n_steps)]))
+    for a, s, p in zip(average, start, params, strict=True):
+        expected = s + (1.0 - kept) * (p.detach() - s)
+        torch.testing.assert_close(a, expected)
+        assert not torch.equal(a, p.detach())
