@@ -150,9 +150,16 @@ def test_weight_average_compounds_the_decays_of_its_steps(n_steps):
         kl_weight=1.0,
         generator=torch.Generator().manual_seed(2),
         average=average,
-        average_steps=3,
+        average_steps=AVERAGE_EVERY,
     )
-    kept = float(np.prod([min(0.9, (1 + t) / (10 + t)) for t in range(3, 3 + n_steps)]))
+    kept = float(
+        np.prod(
+            [
+                min(0.9, (1 + t) / (10 + t))
+                for t in range(AVERAGE_EVERY, AVERAGE_EVERY + n_steps)
+            ]
+        )
+    )
     for a, s, p in zip(average, start, params, strict=True):
         expected = s + (1.0 - kept) * (p.detach() - s)
         torch.testing.assert_close(a, expected)
