@@ -396,7 +396,9 @@ class TabularSchema:
         gauss_fill = np.zeros_like(mean)
         plain = kind_arr[gauss] == "gaussian"
         cols = np.flatnonzero(gauss)
-        unit = bool(plain.all()) and shares_one_unit(X[:, cols], stats, cols)
+        # All columns Gaussian (as in most tables): X itself, not a copy.
+        model = X if cols.size == X.shape[1] else X[:, cols]
+        unit = bool(plain.all()) and shares_one_unit(model, stats, cols)
         width = 1.0
         if standardize == "auto":
             standardize = not unit

@@ -18,11 +18,14 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from ._flat import Weights, flat_parameters
 from ._module import VAEModule
 from ._validation import VALIDATIONS, Validation, rows_of
 
 #: Gradients are clipped to this global norm (guards against rare spikes).
 MAX_GRAD_NORM = 100.0
+#: The moving average of the weights is updated every this many steps.
+AVERAGE_EVERY = 4
 #: Passes that estimate a statistic of the training rows once, at the end of
 #: a fit (the closing closed-form variances, the latent usage), read at most
 #: this many rows, drawn at random: a variance or a mean over 32,768 rows is
@@ -130,18 +133,29 @@ def move_optimizer_state(
                 state[key] = value.to(device)
 
 
-def clip_gradients(params: list[torch.Tensor], max_norm: float) -> None:
+def clip_gradients(
+    params: list[torch.Tensor], max_norm: float, *, synchronize: bool | None = None
+) -> None:
     """Scale the gradients in place to a global 2-norm of at most ``max_norm``.
 
     What ``torch.nn.utils.clip_grad_norm_`` computes (one norm per tensor,
-    their norm, a clamped factor), in four kernels without its per-call
-    checks, and without a host synchronisation.
+    their norm, a clamped factor), without its per-call checks. With
+    ``synchronize`` (the default on the CPU, where reading a value costs
+    nothing) the factor is read and the gradients are scaled only when it
+    is below 1, which most steps skip; otherwise they are always scaled by
+    it, with no host synchronisation (an accelerator keeps queueing work).
+    Both give the values of ``clip_grad_norm_``.
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    if synchronize is None:
+        synchronize = factor.device.type == "cpu"
+    if synchronize and bool(factor >= 1.0):
+        return
+    torch._foreach_mul_(grads, factor)
 
 
 def kl_weight(beta: float, kl_warmup: int, epoch: int) -> float:
@@ -163,6 +177,7 @@ def run_epoch(
     average: list[torch.Tensor] | None = None,
     average_steps: int = 0,
     residuals: list[torch.Tensor] | None = None,
+    weights: Weights | None = None,
 ) -> float:
     """One pass over the rows in random minibatches; the mean loss per row.
 
@@ -172,12 +187,16 @@ def run_epoch(
     trimmed ELBO); the returned loss still averages over every row. With
     ``plan.n_samples = K > 1`` the loss is the importance-weighted bound with
     K draws per row (IWAE; MIWAE when entries are missing). ``average`` is
-    updated after every step to an exponential moving average of the weights
-    with decay ``min(plan.average_decay, (1 + t) / (10 + t))`` after ``t``
-    earlier steps (``average_steps`` before this epoch). ``residuals``
+    an exponential moving average of the weights with decay
+    ``min(plan.average_decay, (1 + t) / (10 + t))`` at step ``t``
+    (``average_steps`` steps came before this epoch), taken every
+    :data:`AVERAGE_EVERY` steps and at the epoch's last with the decays of
+    the steps since multiplied (an average of every fourth step's weights,
+    for a quarter of the memory traffic). ``residuals``
     accumulates every row's squared residuals of the shared-variance
     Gaussian columns, trimmed rows included, for a closed-form variance
-    update.
+    update. ``weights`` are the tensors clipped and averaged (by default the
+    module's trainable parameters; see :func:`~skvae._flat.flat_parameters`).
 
     Raises
     ------
@@ -194,10 +213,13 @@ def run_epoch(
     noise = torch.randn(
         (*shape, module.n_components), generator=generator, device=device, dtype=x.dtype
     )
-    params = [p for p in module.parameters() if p.requires_grad]
+    if weights is None:
+        weights = Weights([p for p in module.parameters() if p.requires_grad])
+    params, set_to_none = weights.tensors, not weights.flat
     total = torch.zeros((), device=device)
     module.train()
     batch_size = plan.batch_size
+    kept, last = 1.0, average_steps + math.ceil(n / batch_size) - 1
     for step, start in enumerate(range(0, n, batch_size), start=average_steps):
         idx = perm[start : start + batch_size]
         xb = x.index_select(0, idx)
@@ -215,14 +237,17 @@ def run_epoch(
         if plan.trim_fraction > 0.0:
             keep = max(1, int(round((1.0 - plan.trim_fraction) * per_row.shape[0])))
             objective = per_row.topk(keep, largest=False, sorted=False).values.mean()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=set_to_none)
         objective.backward()
         clip_gradients(params, MAX_GRAD_NORM)
         optimizer.step()
         if average is not None:
-            decay = min(plan.average_decay, (1.0 + step) / (10.0 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(average, params, 1.0 - decay)
+            # The share of the average that the steps since its update keep.
+            kept *= min(plan.average_decay, (1.0 + step) / (10.0 + step))
+            if (step + 1) % AVERAGE_EVERY == 0 or step == last:
+                with torch.no_grad():
+                    torch._foreach_lerp_(average, params, 1.0 - kept)
+                kept = 1.0
         total += loss.detach() * idx.shape[0]
     mean_loss = float(total) / n
     if not math.isfinite(mean_loss):
@@ -333,6 +358,7 @@ def stream_epoch(
     average_steps: int = 0,
     residuals: list[torch.Tensor] | None = None,
     progress=None,
+    weights: Weights | None = None,
 ) -> tuple[float, int]:
     """One epoch over streamed buffers of rows: :func:`run_epoch` on each.
 
@@ -355,6 +381,7 @@ def stream_epoch(
             average=average,
             average_steps=average_steps,
             residuals=residuals,
+            weights=weights,
         )
         average_steps += math.ceil(n / plan.batch_size)
         total += loss * n
@@ -415,7 +442,11 @@ def train(
         converged=False,
         interrupted=False,
     )
-    _epochs(module, data, plan, result, rows, validation, generator, stream)
+    params = [p for p in module.parameters() if p.requires_grad]
+    with flat_parameters(params, optimizer) as weights:
+        _epochs(
+            module, data, plan, result, rows, validation, generator, stream, weights
+        )
     if plan.variance_step and result.n_iter > start and not incremental:
         # The epochs' residuals came from weights that moved during the epoch
         # (or were averaged since); one pass fits the variances to the final
@@ -437,10 +468,12 @@ def train(
     return result
 
 
-def _epochs(module, data, plan, result, rows, validation, generator, stream) -> None:
+def _epochs(
+    module, data, plan, result, rows, validation, generator, stream, weights
+) -> None:
     """The epoch loop of :func:`train`; updates ``result`` in place."""
     start = result.n_iter
-    params = [p for p in module.parameters() if p.requires_grad]
+    params = weights.tensors
     average = None
     if plan.average_decay > 0.0:
         average = [p.detach().clone() for p in params]
@@ -466,6 +499,7 @@ def _epochs(module, data, plan, result, rows, validation, generator, stream) -> 
                     average=average,
                     average_steps=steps,
                     residuals=residuals,
+                    weights=weights,
                 )
                 steps += math.ceil(n_rows / plan.batch_size)
             else:
@@ -480,6 +514,7 @@ def _epochs(module, data, plan, result, rows, validation, generator, stream) -> 
                     average_steps=steps,
                     residuals=residuals,
                     progress=bar.update if plan.verbose else None,
+                    weights=weights,
                 )
             if residuals is not None:
                 # Adam moves a variance by about the learning rate per step;
