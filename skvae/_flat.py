@@ -121,7 +121,10 @@ def _unflatten(params: list[torch.Tensor], optimizer, flat) -> None:
         split = {k: _views(v, params) for k, v in state.items() if k != "step"}
         for i, p in enumerate(params):
             own = {k: views[i].clone() for k, views in split.items()}
-            optimizer.state[p] = {"step": state["step"].clone(), **own}
+            step = state["step"]
+            if isinstance(step, torch.Tensor):
+                step = step.clone()
+            optimizer.state[p] = {"step": step, **own}
 
 
 def _views(buffer: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
