@@ -346,6 +346,21 @@ def _progress(plan: TrainPlan, start: int, fractional: bool = False):
     )
 
 
+def _mover(bar, epoch: int):
+    """Set the bar to ``epoch`` plus a share of an epoch done (never past it).
+
+    The position is assigned, not accumulated: summed shares could overshoot
+    the epoch by a rounding error, which the bar reports as a negative time
+    left and a warning.
+    """
+
+    def move(done: float) -> None:
+        bar.n = epoch + done
+        bar.refresh()
+
+    return move
+
+
 def stream_epoch(
     module: VAEModule,
     optimizer: torch.optim.Optimizer,
@@ -364,7 +379,8 @@ def stream_epoch(
 
     ``stream(generator)`` yields the epoch's :class:`TrainData` buffers and
     ``stream.n_rows`` is their total number of rows; ``progress``, when
-    given, is called with each buffer's share of them. Returns the mean loss
+    given, is called after each buffer with the share of them done so far
+    (at most 1). Returns the mean loss
     per row and the number of steps taken so far (``average_steps`` plus
     this epoch's).
     """
@@ -387,7 +403,7 @@ def stream_epoch(
         total += loss * n
         seen += n
         if progress is not None:
-            progress(n / max(1, stream.n_rows))
+            progress(min(1.0, seen / max(1, stream.n_rows)))
     return total / max(1, seen), average_steps
 
 
@@ -513,7 +529,7 @@ def _epochs(
                     average=average,
                     average_steps=steps,
                     residuals=residuals,
-                    progress=bar.update if plan.verbose else None,
+                    progress=_mover(bar, epoch) if plan.verbose else None,
                     weights=weights,
                 )
             if residuals is not None:

@@ -1,11 +1,14 @@
 """Fitting from Dask collections: one summary pass, then streamed partitions."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
+from tqdm import TqdmWarning
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -185,3 +188,19 @@ def test_streamed_progress_bar_counts_epochs_in_hundredths(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "2.00/2" in err
     assert re.search(r"\d\.\d{3,}/2", err) is None
+
+
+def test_streamed_progress_never_passes_the_epoch(capsys, monkeypatch):
+    # Nine buffers of a ninth each: summed shares would overshoot 1.0 by a
+    # rounding error (the bar then warned and showed a negative time left).
+    monkeypatch.setattr(stream, "BUFFER_ROWS", 100)
+    X = np.random.default_rng(4).normal(size=(900, 3))
+    est = VAETransformer(
+        max_iter=1, n_iter_no_change=1, early_stopping=False, verbose=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=TqdmWarning)
+        est.fit(da.from_array(X, chunks=100))
+    err = capsys.readouterr().err
+    assert "1.00/1" in err
+    assert "-00:00" not in err
