@@ -118,13 +118,12 @@ def _unflatten(params: list[torch.Tensor], optimizer, flat) -> None:
     state = optimizer.state.pop(flat, None)
     optimizer.param_groups[0]["params"] = list(params)
     if state:
-        split = {k: _views(v, params) for k, v in state.items() if k != "step"}
+        step = state.pop("step")
+        split = {k: _views(v, params) for k, v in state.items()}
         for i, p in enumerate(params):
             own = {k: views[i].clone() for k, views in split.items()}
-            step = state["step"]
-            if isinstance(step, torch.Tensor):
-                step = step.clone()
-            optimizer.state[p] = {"step": step, **own}
+            own_step = step.clone() if isinstance(step, torch.Tensor) else step
+            optimizer.state[p] = {"step": own_step, **own}
 
 
 def _views(buffer: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:

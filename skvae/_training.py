@@ -142,7 +142,7 @@ def clip_gradients(
     their norm, a clamped factor), without its per-call checks. With
     ``synchronize`` (the default on the CPU, where reading a value costs
     nothing) the factor is read and the gradients are scaled only when it
-    is below 1, which most steps skip; otherwise they are always scaled by
+    is below 1; otherwise they are always scaled by
     it, with no host synchronisation (an accelerator keeps queueing work).
     Both give the values of ``clip_grad_norm_``.
     """
