@@ -436,7 +436,7 @@ class _BaseVAE(BaseEstimator):
                 _params.auto_value("learning_rate", self.learning_rate, n_train)
             ),
             beta=float(self.beta),
-            kl_warmup=self.kl_warmup,
+            kl_warmup=_params.epochs("kl_warmup", self.kl_warmup, steps),
             tol=float(self.tol),
             n_iter_no_change=patience,
             n_samples=int(

@@ -178,7 +178,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         handle_unknown="error",
         standardize=True,
         beta=1.0,
-        kl_warmup=20,
+        kl_warmup="auto",
         max_iter="auto",
         batch_size="auto",
         learning_rate="auto",

@@ -35,11 +35,17 @@ AUTO_BATCH_RANGE = (64, 512)
 #: the epoch ranges below: small tables get many short epochs, large ones
 #: few long ones. ``"fixed"`` is the budget of a run without validation
 #: data, which trains for exactly that many epochs.
-AUTO_STEPS = {"max_iter": 20_000, "n_iter_no_change": 600, "fixed": 1_000}
+AUTO_STEPS = {
+    "max_iter": 20_000,
+    "n_iter_no_change": 600,
+    "fixed": 1_000,
+    "kl_warmup": 1_000,
+}
 AUTO_EPOCHS = {
     "max_iter": (50, 1000),
     "n_iter_no_change": (5, 100),
     "fixed": (10, 100),
+    "kl_warmup": (1, 20),
 }
 #: ``early_stopping="auto"`` holds out validation data when the held-out
 #: part would have at least this many rows (scheme "rows") or entries
@@ -62,7 +68,7 @@ SHARED_CONSTRAINTS: dict = {
     "handle_unknown": [StrOptions({"error", "missing"})],
     "standardize": ["boolean", StrOptions({"auto"})],
     "beta": [Interval(Real, 0, None, closed="left")],
-    "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+    "kl_warmup": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
     "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -109,7 +115,7 @@ def batch_size(value, n_rows: int) -> int:
 
 
 def epochs(name: str, value, steps_per_epoch: int) -> int:
-    """``max_iter`` or ``n_iter_no_change`` in epochs; ``"auto"`` from steps.
+    """``max_iter``, ``n_iter_no_change`` or ``kl_warmup`` in epochs.
 
     ``"auto"`` is the step budget of :data:`AUTO_STEPS` over
     ``steps_per_epoch`` (rounded up), clipped to :data:`AUTO_EPOCHS`.
@@ -232,9 +238,11 @@ default={default}
     "beta": """float, default={default}
     Weight of the KL term (beta-VAE): larger values give a smoother latent
     space at the cost of reconstruction.""",
-    "kl_warmup": """int, default={default}
+    "kl_warmup": """int or "auto", default={default}
     Epochs over which the KL weight rises linearly from 0 to ``beta``;
-    stopping rules wait for its end.""",
+    stopping rules wait for its end. ``"auto"``: 20 epochs, or as many as
+    1,000 minibatch steps take where that is fewer (large tables, whose
+    epochs are long).""",
     "max_iter": """int or "auto", default={default}
     Maximum number of epochs. ``"auto"`` sizes it to the table: with
     validation data, enough epochs for 20,000 minibatch steps (from 50 to

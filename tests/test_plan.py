@@ -77,6 +77,23 @@ def test_small_tables_get_many_steps_large_ones_few_epochs(fitted):
     assert large.max_iter == math.ceil(AUTO_STEPS["max_iter"] / steps)
 
 
+def test_imputer_warm_up_is_twenty_epochs_or_a_step_budget(fitted):
+    imputer = fitted[VAEImputer]
+    high = AUTO_EPOCHS["kl_warmup"][1]
+    # Small tables warm up over 20 epochs; large ones over about 1,000 steps.
+    assert imputer._plan(569).kl_warmup == high
+    large = imputer._plan(100_000)
+    steps = math.ceil(100_000 / large.batch_size)
+    assert large.kl_warmup == math.ceil(AUTO_STEPS["kl_warmup"] / steps) < high
+    # An explicit value is kept; the transformer does not warm up.
+    try:
+        imputer.set_params(kl_warmup=7)
+        assert imputer._plan(100_000).kl_warmup == 7
+    finally:
+        imputer.set_params(kl_warmup="auto")
+    assert fitted[VAETransformer]._plan(100_000).kl_warmup == 0
+
+
 def test_tiny_tables_train_a_fixed_budget_without_validation(fitted):
     plan = fitted[VAETransformer]._plan(14)
     assert plan.validation is None
