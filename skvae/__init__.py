@@ -6,6 +6,7 @@ from ._imputer import VAEImputer
 from ._outlier import VAEOutlierDetector
 from ._persist import inspect, load, save
 from ._transformer import VAETransformer
+from ._vqvae import VQVAETransformer
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "VAEImputer",
     "VAEOutlierDetector",
     "VAETransformer",
+    "VQVAETransformer",
     "__version__",
     "inspect",
     "load",

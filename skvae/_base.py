@@ -131,9 +131,7 @@ class _BaseVAE(BaseEstimator):
             ensure_all_finite=False,
         )
 
-    def _fit_inputs(
-        self, X: np.ndarray, y, *, first: bool, classes=None, facts=None
-    ):
+    def _fit_inputs(self, X: np.ndarray, y, *, first: bool, classes=None, facts=None):
         """Hook: model columns of validated ``X`` and the rows' condition.
 
         Returns the positions of the columns the model sees (None: all) and
@@ -193,7 +191,9 @@ class _BaseVAE(BaseEstimator):
         module.to(device)
         try:
             result = train(module, data, plan, resume=resume)
-            self._record(result, x, mask, incremental=incremental, plan=plan)
+            self._record(
+                result, x, mask, incremental=incremental, plan=plan, condition=condition
+            )
         finally:
             module.cpu()
             state = getattr(self, "_train_state", None)
@@ -269,12 +269,8 @@ class _BaseVAE(BaseEstimator):
         validation = None
         if early:
             held = prepare(summary.held_out)
-            validation = validation_on(
-                self._train_data(held.x, held.mask, None), plan
-            )
-        stream = _stream.PartitionStream(
-            rows, seeds[3], rate, prepare, summary.n_train
-        )
+            validation = validation_on(self._train_data(held.x, held.mask, None), plan)
+        stream = _stream.PartitionStream(rows, seeds[3], rate, prepare, summary.n_train)
         module = self.module_
         module.to(device)
         try:
@@ -460,23 +456,22 @@ class _BaseVAE(BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _record(self, result: TrainResult, x, mask, *, incremental: bool, plan):
-        """Copy the training history to the fitted attributes; warn if needed."""
+    def _record(
+        self, result: TrainResult, x, mask, *, incremental: bool, plan, condition=None
+    ):
+        """Copy the training history to the fitted attributes; warn if needed.
+
+        ``x``, ``mask`` and ``condition`` are the encoded training rows (a
+        sample of them for a streamed fit) and their one-hot classes (or
+        None), read by :meth:`_summarize_latent`.
+        """
         self._train_state = result if incremental else replace(result, optimizer=None)
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.loss_curve)
         self.best_loss_ = result.best_loss
         self.validation_scores_ = result.validation_scores
         self.best_validation_score_ = result.best_validation_score
-        rows = summary_rows(
-            x.shape[0], torch.Generator(x.device).manual_seed(plan.seed)
-        )
-        if rows is not None:
-            x, mask = x[rows], None if mask is None else mask[rows]
-        self.kl_per_component_ = self._fitted.kl_per_component(x, mask)
-        self.n_active_components_ = int(
-            (self.kl_per_component_ > ACTIVE_KL_THRESHOLD).sum()
-        )
+        self._summarize_latent(x, mask, condition, incremental=incremental, plan=plan)
         if incremental:
             return
         # n_iter_no_change >= max_iter asks for a fixed number of epochs.
@@ -488,14 +483,34 @@ class _BaseVAE(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=5,
             )
+        for message, category in self._latent_warnings():
+            warnings.warn(message, category, stacklevel=5)
+
+    def _summarize_latent(self, x, mask, condition, *, incremental: bool, plan):
+        """Fitted attributes that describe the latent layer on the training rows.
+
+        For a Gaussian latent: the mean KL per component and the number of
+        active components, over at most 32,768 of the rows.
+        """
+        rows = summary_rows(
+            x.shape[0], torch.Generator(x.device).manual_seed(plan.seed)
+        )
+        if rows is not None:
+            x, mask = x[rows], None if mask is None else mask[rows]
+        self.kl_per_component_ = self._fitted.kl_per_component(x, mask)
+        self.n_active_components_ = int(
+            (self.kl_per_component_ > ACTIVE_KL_THRESHOLD).sum()
+        )
+
+    def _latent_warnings(self):
+        """(message, category) of each warning about the fitted latent layer."""
         if self.n_active_components_ == 0:
-            warnings.warn(
+            yield (
                 "Posterior collapse: no latent component is active (mean KL per "
                 f"component at most {self.kl_per_component_.max():.2g} nats). The "
                 "latent codes carry no information about X; try a smaller beta, "
                 "kl_warmup, or more iterations.",
                 PosteriorCollapseWarning,
-                stacklevel=5,
             )
 
     # ------------------------------------------------------------------ inference

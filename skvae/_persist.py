@@ -45,9 +45,11 @@ def _allowed_classes() -> dict[str, type]:
     from ._outlier import VAEOutlierDetector
     from ._training import TrainResult
     from ._transformer import VAETransformer
+    from ._vqvae import VQVAETransformer
 
     classes = [
         VAETransformer,
+        VQVAETransformer,
         VAEImputer,
         VAEOutlierDetector,
         FittedVAE,
@@ -62,7 +64,12 @@ def _allowed_classes() -> dict[str, type]:
     return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
 
 
-ESTIMATORS = ("VAETransformer", "VAEImputer", "VAEOutlierDetector")
+ESTIMATORS = (
+    "VAETransformer",
+    "VQVAETransformer",
+    "VAEImputer",
+    "VAEOutlierDetector",
+)
 
 
 # ---------------------------------------------------------------------- encode

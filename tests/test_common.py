@@ -2,12 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer, VQVAETransformer
 
 ESTIMATORS = [
     VAETransformer(max_iter=5, device="cpu"),
     VAEOutlierDetector(max_iter=5, device="cpu"),
     VAEImputer(max_iter=5, device="cpu"),
+    VQVAETransformer(max_iter=5, device="cpu"),
 ]
 
 EXPECTED_FAILURES: dict = {}
