@@ -172,8 +172,11 @@ class VQVAETransformer(
     probability of the row and its single most likely code sequence under
     the encoder, a lower bound on log p(x) = log sum_c p(c) p(x | c).
 
-    ``partial_fit`` runs one epoch of the autoencoder and then one epoch of
-    the prior over the batch's codes, with a fresh optimizer for the prior.
+    The prior has its own budget and early stopping (on 10% of the rows'
+    codes, when that is at least 10 rows); an explicit ``max_iter`` also
+    caps its epochs. ``partial_fit`` runs one epoch of the autoencoder and
+    then one epoch of the prior over the batch's codes, with a fresh
+    optimizer for the prior.
     """
 
     _parameter_constraints: dict = {
@@ -328,12 +331,13 @@ class VQVAETransformer(
         self.codebook_usage_ = float(np.mean(counts > 0))
         share = counts[counts > 0] / counts.sum()
         self.perplexity_ = float(np.exp(-np.sum(share * np.log(share))))
+        max_iter = None if self.max_iter == "auto" else int(self.max_iter)
         result = fit_prior(
             module.prior,
             codes,
             condition,
             seed=plan.seed + 1,
-            max_iter=1 if incremental else None,
+            max_iter=1 if incremental else max_iter,
             early_stopping=not incremental,
         )
         previous = getattr(self, "prior_loss_curve_", []) if incremental else []

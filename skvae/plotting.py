@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 __all__ = [
+    "plot_codebook_usage",
     "plot_interpolation",
     "plot_latent_space",
     "plot_loss_curve",
@@ -663,4 +664,52 @@ def plot_loss_curve(estimator: BaseEstimator, *, ax: Axes | None = None) -> Axes
         handles, labels = handles + more_handles, labels + more_labels
     loc = "best" if legend_ax is ax else "upper right"
     legend_ax.legend(handles, labels, loc=loc)
+    return ax
+
+
+def plot_codebook_usage(estimator: BaseEstimator, *, ax: Axes | None = None) -> Axes:
+    """Bar chart of how often each codebook entry is used, most used first.
+
+    The bars are ``code_counts_`` of a fitted
+    :class:`~skvae.VQVAETransformer` (uses over every code position of the
+    training rows) sorted in decreasing order; the title gives
+    ``codebook_usage_`` (share of entries used) and ``perplexity_``. A flat
+    chart means an evenly used codebook; a long tail of empty bars, entries
+    that fell out of use.
+
+    Parameters
+    ----------
+    estimator : VQVAETransformer
+        A fitted estimator with ``code_counts_``.
+    ax : matplotlib Axes, default=None
+        Axes to draw on; a new figure is made when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        Its bars (``ax.patches``) are the sorted counts.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VQVAETransformer
+    >>> from skvae.plotting import plot_codebook_usage
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vq = VQVAETransformer(n_embeddings=16, max_iter=3, random_state=0).fit(X)
+    >>> len(plot_codebook_usage(vq).patches)
+    16
+    """
+    plt = _pyplot()
+    check_is_fitted(estimator, "code_counts_")
+    counts = np.sort(np.asarray(estimator.code_counts_, dtype=float))[::-1]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 3.5), layout="constrained")
+    ax.bar(np.arange(counts.size), counts, width=1.0, color="C0")
+    ax.set_xlabel("codebook entry, most used first")
+    ax.set_ylabel("uses in the training rows")
+    ax.set_title(
+        f"{estimator.codebook_usage_:.0%} of {counts.size} entries used, "
+        f"perplexity {estimator.perplexity_:.1f}"
+    )
+    ax.set_xlim(-0.5, counts.size - 0.5)
     return ax

@@ -19,7 +19,12 @@ from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer  # noqa: E402
+from skvae import (  # noqa: E402
+    VAEImputer,
+    VAEOutlierDetector,
+    VAETransformer,
+    VQVAETransformer,
+)
 
 settings.register_profile(
     "ci",
@@ -76,6 +81,9 @@ def models():
             "detector": VAEOutlierDetector(2, **SMALL).fit(X),
             "frame_transformer": VAETransformer(2, **SMALL).fit(frame),
             "frame_imputer": VAEImputer(2, **SMALL).fit(frame),
+            # 4 codes of size 2 at 2 positions: transform gives 4 columns.
+            "vq": VQVAETransformer(4, 2, 2, **SMALL).fit(X),
+            "frame_vq": VQVAETransformer(4, 1, 2, **SMALL).fit(frame),
         }
 
 
@@ -173,6 +181,9 @@ def test_array_models_return_finite_values_or_refuse(models, X):
         ("detector", "predict", None),
         ("detector", "feature_log_likelihood", N_FEATURES),
         ("imputer", "transform", N_FEATURES),
+        ("vq", "transform", 4),
+        ("vq", "predict_codes", 2),
+        ("vq", "score_samples", None),
     ]
     for name, method, width in calls:
         Xin = X
@@ -237,6 +248,8 @@ def test_frame_models_return_finite_values_or_refuse(models, case):
         ("frame_transformer", "transform"),
         ("frame_transformer", "score_samples"),
         ("frame_imputer", "transform"),
+        ("frame_vq", "transform"),
+        ("frame_vq", "score_samples"),
     ]:
         out, error = _call(models[name], method, frame)
         if change in ("rename", "drop", "order"):
@@ -271,7 +284,10 @@ def test_frame_models_return_finite_values_or_refuse(models, case):
     max_examples=settings.get_profile(PROFILE).max_examples // 10,
 )
 @given(
-    X=matrices(), cls=st.sampled_from([VAETransformer, VAEImputer, VAEOutlierDetector])
+    X=matrices(),
+    cls=st.sampled_from(
+        [VAETransformer, VAEImputer, VAEOutlierDetector, VQVAETransformer]
+    ),
 )
 # Found by the fuzzing: columns that vary only below float rounding (the
 # pixel scale floor took the median of no column; the common range was ~0).
@@ -284,7 +300,8 @@ def test_frame_models_return_finite_values_or_refuse(models, case):
     X=np.array([[0.0, 0.0, 1.2e-38, 1.2e-38], [1.2e-38] * 4]), cls=VAEOutlierDetector
 )
 def test_fit_on_random_input_succeeds_or_refuses(X, cls):
-    model = cls(1, hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    first = 2 if cls is VQVAETransformer else 1  # latent size or codebook size
+    model = cls(first, hidden_layer_sizes=(4,), max_iter=1, random_state=0)
     if not _fitted_or_refused(model, X):
         return
     if cls is VAEImputer:
@@ -336,8 +353,11 @@ def test_fit_on_random_dataframes_succeeds_or_refuses(frame):
     """Any mix of dtypes fits (or is refused clearly); outputs are finite and
     keep the fit columns and dtypes."""
     kw = {"hidden_layer_sizes": (4,), "max_iter": 1, "random_state": 0}
-    for cls in (VAETransformer, VAEImputer):
-        model = cls(1, **kw)
+    for cls in (VAETransformer, VAEImputer, VQVAETransformer):
+        # A VQ model with 2 codes of size 1 at one position: 1 column out.
+        model = (
+            VQVAETransformer(2, 1, 1, **kw) if cls is VQVAETransformer else cls(1, **kw)
+        )
         if not _fitted_or_refused(model, frame):
             continue
         with warnings.catch_warnings():

@@ -328,3 +328,19 @@ def test_persistence_and_pickling(fitted, digits, tmp_path):
             loaded.sample(10, random_state=3), fitted.sample(10, random_state=3)
         )
         assert loaded.codebook_usage_ == fitted.codebook_usage_
+
+
+def test_codebook_usage_plot(fitted):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skvae.plotting import plot_codebook_usage
+
+    ax = plot_codebook_usage(fitted)
+    heights = [bar.get_height() for bar in ax.patches]
+    np.testing.assert_array_equal(heights, np.sort(fitted.code_counts_)[::-1])
+    assert "perplexity" in ax.get_title()
+    plt.close(ax.figure)
