@@ -14,6 +14,7 @@ from . import _params
 from ._base import _BaseVAE, store_params
 from ._chunks import block_rows, chunks
 from ._conditions import ClassConditioned, int_in_range, one_row
+from ._dask import dask_inference
 from ._fitted import pad_rows
 from ._likelihoods import make_likelihoods
 from ._params import document
@@ -39,6 +40,7 @@ FIXED_PLAN = {
 }
 
 
+@dask_inference(transform="codes", score_samples="scores", score="mean")
 @document
 class VQVAETransformer(
     ClassConditioned, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
@@ -61,7 +63,9 @@ class VQVAETransformer(
     ``inverse_transform`` decodes either. Columns are scaled inside the
     estimator and every output is in the original units; NaN marks a missing
     entry; a pandas DataFrame may mix numeric, categorical, string and bool
-    columns.
+    columns. ``fit`` streams a Dask collection; ``transform``,
+    ``score_samples`` and ``score`` map one lazily, as
+    :class:`VAETransformer` does (``encode="ordinal"`` gives the codes).
 
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VQVAETransformer

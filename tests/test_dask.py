@@ -17,7 +17,12 @@ da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 
 import skvae._dask  # noqa: E402
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer  # noqa: E402
+from skvae import (  # noqa: E402
+    VAEImputer,
+    VAEOutlierDetector,
+    VAETransformer,
+    VQVAETransformer,
+)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
@@ -424,3 +429,21 @@ def test_incremental_partial_fit(client, X):
     assert isinstance(Z, da.Array)
     np.testing.assert_array_equal(Z.compute(), reference.transform(X))
     assert inc.score(Xd, None) == pytest.approx(reference.score(X), rel=1e-12)
+
+
+def test_vq_model_streams_and_maps_dask_collections(client, frame, X):
+    # Fitted from a Dask Array (streamed), scored and encoded lazily.
+    vq = _fit(VQVAETransformer(8, 2, 3, **SMALL), da.from_array(X, chunks=50))
+    assert vq.predict_codes(X).shape == (150, 3)
+    Xd = da.from_array(X, chunks=40)
+    Z, scores = vq.transform(Xd), vq.score_samples(Xd)
+    assert Z.chunks == ((40, 40, 40, 30), (6,))
+    Z_c, scores_c = client.compute([Z, scores], sync=True)
+    np.testing.assert_array_equal(Z_c, vq.transform(X))
+    np.testing.assert_array_equal(scores_c, vq.score_samples(X))
+    # A DataFrame model: named columns on the input's index.
+    vq_frame = _fit(VQVAETransformer(8, 2, 3, encode="ordinal", **SMALL), frame)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    codes = client.compute(vq_frame.transform(ddf)).result()
+    assert list(codes.columns) == list(vq_frame.get_feature_names_out())
+    np.testing.assert_array_equal(codes.to_numpy(), vq_frame.predict_codes(frame))
