@@ -210,8 +210,10 @@ def run_epoch(
     if rows is not None:
         perm = rows[perm]
     shape = (n,) if plan.n_samples == 1 else (plan.n_samples, n)
+    # A module may take more noise than its latent draw (word dropout).
+    width = getattr(module, "noise_width", module.n_components)
     noise = torch.randn(
-        (*shape, module.n_components), generator=generator, device=device, dtype=x.dtype
+        (*shape, width), generator=generator, device=device, dtype=x.dtype
     )
     if weights is None:
         weights = Weights([p for p in module.parameters() if p.requires_grad])

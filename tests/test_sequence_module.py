@@ -1,0 +1,130 @@
+"""The sequence VAE's torch module, trained by the shared training loop."""
+
+import math
+
+import pytest
+import torch
+
+from skvae._sequence import EOS, PAD, build_sequence_module
+from skvae._training import TrainData, TrainPlan, train
+
+T = 12
+
+
+def _toy_text(n=600, seed=0):
+    """Strings 'abab...' or 'cdcd...' (ids 4-7) of random length, then EOS."""
+    gen = torch.Generator().manual_seed(seed)
+    x, mask = torch.zeros(n, T), torch.zeros(n, T)
+    for i in range(n):
+        length = int(torch.randint(3, T, (1,), generator=gen))
+        pair = (4, 5) if i % 2 == 0 else (6, 7)
+        steps = [pair[j % 2] for j in range(length - 1)] + [EOS]
+        x[i, :length] = torch.tensor(steps, dtype=torch.float)
+        mask[i, :length] = 1.0
+    return x, mask
+
+
+def _text_module(**kw):
+    kw = {"n_tokens": 8, "hidden_size": 32, **kw}
+    return build_sequence_module(4, T, generator=torch.Generator().manual_seed(0), **kw)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, mask = _toy_text()
+    module = _text_module()
+    plan = TrainPlan(max_iter=40, batch_size=64, learning_rate=3e-3)
+    train(module, TrainData(x, mask), plan)
+    module.eval()
+    return module, x, mask
+
+
+def test_padding_is_never_read():
+    module = _text_module()
+    module.eval()
+    x, mask = _toy_text(20)
+    garbage = torch.where(mask > 0, x, torch.full_like(x, 5.0))
+    for a, b in zip(
+        module.inference(x, mask), module.inference(garbage, mask), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+    noise = torch.randn(20, 4)
+    for a, b in zip(
+        module.loss_terms(x, mask, noise),
+        module.loss_terms(garbage, mask, noise),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)
+
+
+def test_word_dropout_comes_from_the_noise_and_only_in_training():
+    module = _text_module(word_dropout=0.3)
+    x, mask = _toy_text(200)
+    noise = torch.randn(
+        200, module.noise_width, generator=torch.Generator().manual_seed(1)
+    )
+    module.train()
+    hide = module._hide(noise[:, 4:])
+    assert abs(float(hide.float().mean()) - 0.3) < 0.03
+    first = module.loss_terms(x, mask, noise)
+    torch.testing.assert_close(first, module.loss_terms(x, mask, noise))
+    module.eval()
+    assert module._hide(noise[:, 4:]) is None
+
+
+def test_free_bits_floor_each_component_in_training_only():
+    module = _text_module(free_bits=0.5)
+    x, mask = _toy_text(50)
+    noise = torch.randn(50, 4)
+    module.train()
+    _, kl_train = module.loss_terms(x, mask, noise)
+    module.eval()
+    _, kl_eval = module.loss_terms(x, mask, noise)
+    assert bool((kl_train >= 4 * 0.5 - 1e-6).all())
+    assert bool((kl_train >= kl_eval - 1e-6).all())
+
+
+def test_importance_weights_bound_the_elbo(trained):
+    module, x, mask = trained
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        log_w, _ = module.log_weights(
+            x[:50], mask[:50], torch.randn(64, 4, generator=gen)
+        )
+    iwae = torch.logsumexp(log_w, 0) - math.log(64)
+    elbo = log_w.mean(0)
+    assert float(iwae.mean()) >= float(elbo.mean())
+    assert bool(torch.isfinite(iwae).all())
+
+
+def test_the_latent_carries_what_the_decoder_needs(trained):
+    module, x, mask = trained
+    with torch.no_grad():
+        loc, _ = module.inference(x, mask)
+        out, out_mask = module.generate(loc)
+    # The first token (which of the two alphabets) comes from z alone.
+    assert float((out[:, 0] == x[:, 0].long()).float().mean()) > 0.9
+    assert bool((out[out_mask == 0] == PAD).all())
+    gen = torch.Generator().manual_seed(3)
+    draws, _ = module.generate(loc[:10], generator=gen)
+    again, _ = module.generate(loc[:10], generator=torch.Generator().manual_seed(3))
+    assert torch.equal(draws, again)
+
+
+def test_series_missing_steps_are_not_scored():
+    module = build_sequence_module(
+        2, 30, n_channels=2, hidden_size=16, generator=torch.Generator().manual_seed(0)
+    )
+    module.eval()
+    x = torch.randn(8, 30, 2)
+    mask = torch.ones_like(x)
+    mask[:, 10:15] = 0.0
+    other = x.clone()
+    other[:, 10:15] = 100.0
+    noise = torch.randn(8, 2)
+    torch.testing.assert_close(
+        module.loss_terms(x, mask, noise), module.loss_terms(other, mask, noise)
+    )
+    values, step_mask = module.generate(torch.zeros(3, 2))
+    assert values.shape == (3, 30, 2)
+    assert bool((step_mask == 1).all())
