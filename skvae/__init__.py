@@ -5,6 +5,7 @@ from ._base import PosteriorCollapseWarning
 from ._imputer import VAEImputer
 from ._outlier import VAEOutlierDetector
 from ._persist import inspect, load, save
+from ._seqvae import SequenceVAE
 from ._transformer import VAETransformer
 from ._vqvae import VQVAETransformer
 
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PosteriorCollapseWarning",
+    "SequenceVAE",
     "VAEImputer",
     "VAEOutlierDetector",
     "VAETransformer",

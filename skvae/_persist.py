@@ -43,6 +43,8 @@ def _allowed_classes() -> dict[str, type]:
     from ._frame import FrameColumn, FrameSchema
     from ._imputer import VAEImputer
     from ._outlier import VAEOutlierDetector
+    from ._seqdata import SequenceSchema
+    from ._seqvae import SequenceVAE
     from ._training import TrainResult
     from ._transformer import VAETransformer
     from ._vqvae import VQVAETransformer
@@ -50,6 +52,8 @@ def _allowed_classes() -> dict[str, type]:
     classes = [
         VAETransformer,
         VQVAETransformer,
+        SequenceVAE,
+        SequenceSchema,
         VAEImputer,
         VAEOutlierDetector,
         FittedVAE,
@@ -67,6 +71,7 @@ def _allowed_classes() -> dict[str, type]:
 ESTIMATORS = (
     "VAETransformer",
     "VQVAETransformer",
+    "SequenceVAE",
     "VAEImputer",
     "VAEOutlierDetector",
 )

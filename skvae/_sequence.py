@@ -391,3 +391,52 @@ def build_sequence_module(
     module.to_empty(device="cpu")
     module.reset_parameters(generator)
     return module
+
+
+@torch.no_grad()
+def beam_search(
+    module: SequenceModule, z: torch.Tensor, beam_width: int
+) -> torch.Tensor:
+    """Most likely token sequences given z (n, n_components), by beam search.
+
+    Keeps the ``beam_width`` most likely partial texts of each code; a text
+    is complete at its end token, and the most likely complete text (by its
+    total log-probability) is returned. Returns (n, max_length) token ids,
+    padded after the end token.
+    """
+    n, steps = z.shape[0], module.max_length
+    out = torch.full((n, steps), PAD, dtype=torch.long, device=z.device)
+    allowed = torch.full((module.n_tokens,), -torch.inf, device=z.device)
+    allowed[EOS] = 0.0
+    allowed[N_SPECIAL:] = 0.0
+    for i in range(n):
+        code = z[i : i + 1]
+        h, c = module._initial_state(code)
+        tokens = torch.full((1,), BOS, dtype=torch.long, device=z.device)
+        scores = torch.zeros(1, device=z.device)
+        prefixes = torch.empty((1, 0), dtype=torch.long, device=z.device)
+        finished: list[tuple[float, torch.Tensor]] = []
+        for _ in range(steps):
+            b = tokens.shape[0]
+            step_in = torch.cat([module.embed(tokens), code.expand(b, -1)], -1)
+            out_h, (h, c) = module.decoder(step_in[:, None, :], (h, c))
+            logp = module.out(out_h[:, 0]).log_softmax(-1) + allowed
+            total = (scores[:, None] + logp).reshape(-1)
+            best = total.topk(min(beam_width, total.numel())).indices
+            source = torch.div(best, module.n_tokens, rounding_mode="floor")
+            token = best % module.n_tokens
+            prefixes = torch.cat([prefixes[source], token[:, None]], 1)
+            scores = total[best]
+            ended = token == EOS
+            for j in torch.nonzero(ended)[:, 0].tolist():
+                finished.append((float(scores[j]), prefixes[j]))
+            keep = ~ended
+            if len(finished) >= beam_width or not bool(keep.any()):
+                break
+            tokens, scores, prefixes = token[keep], scores[keep], prefixes[keep]
+            h, c = h[:, source[keep]], c[:, source[keep]]
+        if not finished:  # no text ended within max_length: the best prefix
+            finished.append((float(scores[0]), prefixes[0]))
+        seq = max(finished, key=lambda item: item[0])[1][:steps]
+        out[i, : seq.shape[0]] = seq
+    return out

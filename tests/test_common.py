@@ -2,13 +2,21 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer, VQVAETransformer
+from skvae import (
+    SequenceVAE,
+    VAEImputer,
+    VAEOutlierDetector,
+    VAETransformer,
+    VQVAETransformer,
+)
 
 ESTIMATORS = [
     VAETransformer(max_iter=5, device="cpu"),
     VAEOutlierDetector(max_iter=5, device="cpu"),
     VAEImputer(max_iter=5, device="cpu"),
     VQVAETransformer(max_iter=5, device="cpu"),
+    # Numeric arrays are univariate series (n_samples, n_timesteps).
+    SequenceVAE(hidden_size=16, max_iter=3, device="cpu"),
 ]
 
 EXPECTED_FAILURES: dict = {}
