@@ -76,6 +76,9 @@ class _BaseVAE(BaseEstimator):
     #: validation scores and the fitted model use the averaged weights, which
     #: do not jump from epoch to epoch as the last step's weights do.
     _weight_average_decay = 0.99
+    #: Step budgets that replace those of :data:`skvae._params.AUTO_STEPS`
+    #: for this estimator's ``"auto"`` settings (None: none replaced).
+    _auto_steps: dict | None = None
     #: Whether the encoder always sees the missingness mask (otherwise only
     #: when the training data have missing entries).
     _always_mask_channel = False
@@ -423,7 +426,11 @@ class _BaseVAE(BaseEstimator):
             self.variance_update == "auto" and not self._fitted.schema.image_like
         )
         max_iter, patience = _params.budget(
-            self.max_iter, self.n_iter_no_change, steps, validation=early
+            self.max_iter,
+            self.n_iter_no_change,
+            steps,
+            validation=early,
+            steps=self._auto_steps,
         )
         return TrainPlan(
             max_iter=1 if incremental else max_iter,
@@ -432,7 +439,9 @@ class _BaseVAE(BaseEstimator):
                 _params.auto_value("learning_rate", self.learning_rate, n_train)
             ),
             beta=float(self.beta),
-            kl_warmup=_params.epochs("kl_warmup", self.kl_warmup, steps),
+            kl_warmup=_params.epochs(
+                "kl_warmup", self.kl_warmup, steps, self._auto_steps
+            ),
             tol=float(self.tol),
             n_iter_no_change=patience,
             n_samples=int(

@@ -114,21 +114,28 @@ def batch_size(value, n_rows: int) -> int:
     return max(1, min(int(size), n_rows))
 
 
-def epochs(name: str, value, steps_per_epoch: int) -> int:
+def epochs(name: str, value, steps_per_epoch: int, steps: dict | None = None) -> int:
     """``max_iter``, ``n_iter_no_change`` or ``kl_warmup`` in epochs.
 
-    ``"auto"`` is the step budget of :data:`AUTO_STEPS` over
-    ``steps_per_epoch`` (rounded up), clipped to :data:`AUTO_EPOCHS`.
+    ``"auto"`` is the step budget of :data:`AUTO_STEPS` (or of ``steps``,
+    where it names ``name``) over ``steps_per_epoch`` (rounded up), clipped
+    to :data:`AUTO_EPOCHS`.
     """
     if value != "auto":
         return int(value)
     low, high = AUTO_EPOCHS[name]
-    wanted = math.ceil(AUTO_STEPS[name] / max(1, steps_per_epoch))
+    budget_steps = {**AUTO_STEPS, **(steps or {})}[name]
+    wanted = math.ceil(budget_steps / max(1, steps_per_epoch))
     return int(min(max(wanted, low), high))
 
 
 def budget(
-    max_iter, n_iter_no_change, steps_per_epoch: int, *, validation: bool
+    max_iter,
+    n_iter_no_change,
+    steps_per_epoch: int,
+    *,
+    validation: bool,
+    steps: dict | None = None,
 ) -> tuple[int, int]:
     """``max_iter`` and ``n_iter_no_change`` in epochs, ``"auto"`` resolved.
 
@@ -136,11 +143,13 @@ def budget(
     :data:`AUTO_STEPS` ``["fixed"]``, run in full (an ``"auto"`` patience
     equals it, so no ``ConvergenceWarning``). An ``"auto"`` patience stays
     below an explicit ``max_iter``, which asks for convergence within it.
+    ``steps`` overrides step budgets of :data:`AUTO_STEPS` (a model whose
+    steps cost more).
     """
-    epochs_max = epochs("max_iter", max_iter, steps_per_epoch)
-    patience = epochs("n_iter_no_change", n_iter_no_change, steps_per_epoch)
+    epochs_max = epochs("max_iter", max_iter, steps_per_epoch, steps)
+    patience = epochs("n_iter_no_change", n_iter_no_change, steps_per_epoch, steps)
     if max_iter == "auto" and not validation:
-        epochs_max = epochs("fixed", "auto", steps_per_epoch)
+        epochs_max = epochs("fixed", "auto", steps_per_epoch, steps)
         if n_iter_no_change == "auto":
             patience = epochs_max
     elif n_iter_no_change == "auto" and epochs_max > 1:
