@@ -123,7 +123,9 @@ best_validation_score_
     token. A fit with no active component warns with
     :class:`~skvae.PosteriorCollapseWarning`.
 
-    An LSTM step costs many times a step of the tabular networks, so the
+    ``tol`` is in nats per scored step (token or observed value): early
+    stopping asks for that gain times the mean number of scored steps per
+    sequence. An LSTM step costs many times a step of the tabular networks, so the
     ``"auto"`` training budgets here are 3,000 minibatch steps at most, 200
     steps of patience and 500 steps without validation data (instead of
     20,000, 600 and 1,000), turned into epochs within the same ranges.
@@ -169,7 +171,7 @@ best_validation_score_
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change="auto",
-        tol=1e-2,
+        tol=1e-3,
         n_importance_samples=32,
         min_variance=1e-3,
         device="auto",
@@ -242,6 +244,14 @@ best_validation_score_
         return self.schema_.encode(kind, values, self.tokenizer, device)
 
     # ------------------------------------------------------------------ fit
+    def _plan(self, n_rows, n_observed=None, *, incremental=False, held_out=None):
+        """The shared plan, with ``tol`` per scored step turned per sequence."""
+        plan = super()._plan(
+            n_rows, n_observed, incremental=incremental, held_out=held_out
+        )
+        steps = 1.0 if n_observed is None else n_observed / max(1, n_rows)
+        return replace(plan, tol=float(self.tol) * steps)
+
     def _fit_stream(self, X, y, *, incremental: bool):
         raise TypeError(
             "SequenceVAE fits in-memory sequences: pass a list of strings or a "
