@@ -28,7 +28,7 @@ HIDDEN_SIZE = 128
 BATCH_SIZE = 128
 LEARNING_RATE = 3e-3
 MAX_STEPS, MAX_EPOCHS = 5_000, (20, 500)
-PATIENCE_STEPS, PATIENCE_EPOCHS = 500, (5, 50)
+PATIENCE_STEPS, PATIENCE_EPOCHS = 200, (5, 20)
 #: Without held-out rows: a fixed budget, run in full.
 FIXED_STEPS, FIXED_EPOCHS = 300, (10, 50)
 #: Share of the sequences held out for early stopping, when at least

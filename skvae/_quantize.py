@@ -134,34 +134,20 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _reseed_dead(self, vectors: torch.Tensor) -> None:
-        """Put dead entries on the batch's worst-represented encoder vectors.
+        """Put dead entries on encoder vectors of this batch.
 
-        Each dead entry moves onto one of the vectors farthest from every
-        live entry (the largest quantization errors), so entries go where the
-        codebook fits worst. With no live entry (a new codebook) the vectors
-        are taken at evenly spaced positions of the batch, whose rows come in
-        random order. No random numbers are drawn. Each re-seeded entry
-        starts with an evenly used entry's count.
+        The vectors are taken at evenly spaced positions of the batch, whose
+        rows come in random order: a random sample of the encoder's outputs,
+        drawn with no random numbers. Each re-seeded entry starts with an
+        evenly used entry's count.
         """
         even = vectors.shape[0] / self.n_embeddings
-        is_dead = self.cluster_size < DEAD_SHARE * even
-        dead = torch.nonzero(is_dead)[:, 0]
+        dead = torch.nonzero(self.cluster_size < DEAD_SHARE * even)[:, 0]
         n_dead = dead.numel()
         if n_dead == 0:
             return
         m = vectors.shape[0]
-        if n_dead == self.n_embeddings:
-            pick = torch.arange(n_dead, device=vectors.device) * m // n_dead % m
-        else:
-            book = self.codebook.to(vectors.dtype)
-            distance = (
-                vectors.square().sum(-1, keepdim=True)
-                - 2.0 * vectors @ book.T
-                + book.square().sum(-1)[None, :]
-            )
-            error = distance.masked_fill(is_dead[None, :], torch.inf).min(-1).values
-            order = error.argsort(descending=True)
-            pick = order[torch.arange(n_dead, device=vectors.device) % m]
+        pick = torch.arange(n_dead, device=vectors.device) * m // n_dead % m
         seeds = vectors[pick].to(self.codebook.dtype)
         self.codebook[dead] = seeds
         self.cluster_size[dead] = even

@@ -101,7 +101,7 @@ def test_restarts_keep_the_codebook_in_use_when_the_data_move(monkeypatch):
     # reach stay dead.
     monkeypatch.setattr(_quantize, "RESEED_EVERY", 10**9)
     without = _usage_after_a_shift()
-    assert with_restarts >= 54  # 58 of 64 when written
+    assert with_restarts >= 54  # 57 of 64 when written
     assert without <= 24  # 12
 
 
