@@ -26,6 +26,12 @@ class ClassConditioned:
     are kept on the estimator.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        flag = self.conditional  # not validated yet: only a true bool counts
+        tags.target_tags.required = isinstance(flag, bool | np.bool_) and bool(flag)
+        return tags
+
     def _is_conditional_fit(self) -> bool:
         """Whether the fitted module decodes from a class condition."""
         return self.module_.n_conditions > 0

@@ -246,8 +246,6 @@ class VQVAETransformer(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        flag = self.conditional  # not validated yet: only a true bool counts
-        tags.target_tags.required = isinstance(flag, bool | np.bool_) and bool(flag)
         return tags
 
     @property
