@@ -121,7 +121,8 @@ class VQVAETransformer(
         of every row; over 50,000 rows drawn at random when there are more).
     codebook_usage_ : float
         Share of the codebook entries used at least once in
-        ``code_counts_``.
+        ``code_counts_``; an entry used a handful of times counts, so
+        ``perplexity_`` is the measure of how evenly they are used.
     perplexity_ : float
         exp of the entropy of the code frequencies in ``code_counts_``: the
         number of equally used codes that would give the same entropy
