@@ -20,10 +20,9 @@ from dataclasses import dataclass
 import torch
 
 #: Networks with at most this many trainable values train on a flat buffer
-#: (a table's network: its steps are bound by kernel launches). Larger ones
-#: (an MNIST network has about a million) are bound by arithmetic and memory
-#: traffic; there the flat layout's in-place gradient accumulation and
-#: zeroing cost about what it saves (``benchmarks/README.md``).
+#: (a table's network: its steps are bound by kernel launches). Larger ones,
+#: bound by arithmetic and memory traffic, keep one tensor per parameter;
+#: ``benchmarks/README.md`` holds the measurements behind the limit.
 FLAT_MAX_VALUES = 1 << 19
 
 

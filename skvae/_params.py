@@ -294,8 +294,8 @@ default={default}
     Smallest improvement that resets the patience.""",
     "refit": """bool or "auto", default={default}
     With ``early_stopping``: after the epoch count is chosen, train again
-    from the initial weights on all the data for that many epochs (about
-    twice the fit time). ``"auto"``: refit below 2,000 rows.""",
+    from the initial weights on all the data for that many epochs (a
+    second training run). ``"auto"``: refit below 2,000 rows.""",
     "n_importance_samples": """int, default={default}
     Posterior draws K per row in the importance-weighted estimates
     (``score_samples``, imputations, explanations). The same draws serve

@@ -514,12 +514,3 @@ best_validation_score_
             ends.append(self.transform(rows)[0])
         path = torch.as_tensor(np.linspace(ends[0], ends[1], n_steps))
         return self._decode(path)
-
-    # ------------------------------------------------------------------ unused
-    def _model(self):
-        check_is_fitted(self)
-        return replace(
-            self._fitted,
-            device=resolve_device(self.device),
-            n_importance_samples=self.n_importance_samples,
-        )

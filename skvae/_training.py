@@ -28,9 +28,8 @@ MAX_GRAD_NORM = 100.0
 AVERAGE_EVERY = 4
 #: Passes that estimate a statistic of the training rows once, at the end of
 #: a fit (the closing closed-form variances, the latent usage), read at most
-#: this many rows, drawn at random: a variance or a mean over 32,768 rows is
-#: within about 1% of its value over all of them, and the passes then cost a
-#: bounded share of an epoch however many rows there are.
+#: this many rows, drawn at random, so that they cost a bounded share of an
+#: epoch however many rows there are.
 SUMMARY_ROWS = 1 << 15
 
 
