@@ -44,7 +44,7 @@ from skvae import PosteriorCollapseWarning, VAETransformer
 from skvae.plotting import plot_latent_space
 
 QUICK = os.environ.get("SKVAE_EXAMPLE_QUICK") == "1"
-FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR", Path(__file__).parent / "figures"))
+FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR") or Path(__file__).parent / "figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 
 # %%

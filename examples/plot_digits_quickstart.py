@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from skvae import VAETransformer
 
 QUICK = os.environ.get("SKVAE_EXAMPLE_QUICK") == "1"
-FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR", Path(__file__).parent / "figures"))
+FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR") or Path(__file__).parent / "figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 
 # %%

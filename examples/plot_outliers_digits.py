@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from skvae import VAEOutlierDetector
 
 QUICK = os.environ.get("SKVAE_EXAMPLE_QUICK") == "1"
-FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR", Path(__file__).parent / "figures"))
+FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR") or Path(__file__).parent / "figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 
 # %%

@@ -36,7 +36,7 @@ from sklearn.metrics import roc_auc_score
 from skvae import VAEOutlierDetector
 
 QUICK = os.environ.get("SKVAE_EXAMPLE_QUICK") == "1"
-FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR", Path(__file__).parent / "figures"))
+FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR") or Path(__file__).parent / "figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 N_FILES, ROWS_PER_FILE = (4, 5_000) if QUICK else (60, 500_000)
 N_COLUMNS, ANOMALY_SHARE = 20, 0.01

@@ -43,7 +43,7 @@ from sklearn.pipeline import Pipeline
 from skvae import PosteriorCollapseWarning, VAETransformer
 
 QUICK = os.environ.get("SKVAE_EXAMPLE_QUICK") == "1"
-FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR", Path(__file__).parent / "figures"))
+FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR") or Path(__file__).parent / "figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 warnings.filterwarnings("ignore", category=PosteriorCollapseWarning)

@@ -14,9 +14,10 @@ Three checks of the synthetic rows against the real ones:
 * the round trip: same columns, dtypes, categories and recorded precision;
 * the marginals: one panel per column, histograms for numbers and category
   frequencies for the categorical columns;
-* the associations between columns (|Pearson| for two numbers, Cramér's V for
-  two categories, the correlation ratio for a number and a category), and
-  how well a model trained on synthetic rows predicts real prices.
+* the associations between columns (the absolute Pearson correlation for
+  two numbers, Cramér's V for two categories, the correlation ratio for a
+  number and a category), and how well a model trained on synthetic rows
+  predicts real prices.
 
 ``benchmarks/bench_generate.py`` compares the same model with ctgan's TVAE
 and CTGAN on this table (discriminator ROC-AUC, association error, machine
@@ -46,7 +47,7 @@ from sklearn.metrics import r2_score
 from skvae import VAETransformer
 
 QUICK = os.environ.get("SKVAE_EXAMPLE_QUICK") == "1"
-FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR", Path(__file__).parent / "figures"))
+FIGURES = Path(os.environ.get("SKVAE_FIGURE_DIR") or Path(__file__).parent / "figures")
 FIGURES.mkdir(parents=True, exist_ok=True)
 
 # %%

@@ -467,7 +467,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         return np.stack(outputs)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Get the names of the output features.
 
         Parameters
         ----------

