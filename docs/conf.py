@@ -10,9 +10,11 @@ Environment variables read here:
 ``SKVAE_EXAMPLE_QUICK``
     ``"1"`` (the default here and in the Makefile) runs every gallery example
     in its seconds-long smoke mode; ``"0"`` runs the full examples.
-``SKVAE_DOCS_VALIDATE``
-    ``"1"`` turns on numpydoc's docstring validation, which reports every
-    violation as a warning (a report, so do not combine it with ``-W``).
+
+numpydoc validates every docstring the API reference shows; a violation is a
+warning, so ``-W`` (``docs/build.sh``) fails the build on it. The checks left
+out are in ``_numpydoc_checks.py``, which ``tests/test_docstrings.py`` reads
+too.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # the checkout, also when it is not installed
-sys.path.insert(0, str(DOCS))  # _gallery_order
+sys.path.insert(0, str(DOCS))  # _gallery_order, _numpydoc_checks
 
 # The examples read these when the gallery runs them, in this process.
 QUICK = os.environ.setdefault("SKVAE_EXAMPLE_QUICK", "1") == "1"
+
+import _numpydoc_checks  # noqa: E402
 
 import skvae  # noqa: E402
 
@@ -135,12 +139,19 @@ numpydoc_xref_ignore = {
     "n_columns", "n_outputs", "n_features_new", "embedding_dim", "height",
     "width", "channels",
 }  # fmt: skip
-if os.environ.get("SKVAE_DOCS_VALIDATE") == "1":
-    # numpydoc's checks, as a report (each violation is a warning). Left out:
-    # "See Also" sections (SA01), an "Examples" section on every method
-    # (EX01; the classes carry the examples), an extended summary on every
-    # method (ES01) and the period after a return type (RT02).
-    numpydoc_validation_checks = {"all", "SA01", "EX01", "ES01", "RT02"}
+# Every numpydoc check, each violation a warning, except (the reasons are in
+# _numpydoc_checks.py, shared with tests/test_docstrings.py):
+#   SA01  no "See Also" section: optional, written where a pointer helps;
+#   ES01  no extended summary: optional, a one-line summary may say it all;
+#   RT02  a named return value (``Z : ndarray ...``), as scikit-learn writes;
+#   EX01  no "Examples" section, for a method: its class's example shows it.
+#         numpydoc leaves a check out for all objects or none, so EX01 on
+#         classes and functions is reported by _report_missing_examples.
+numpydoc_validation_checks = {
+    "all",
+    *_numpydoc_checks.EXCLUDED,
+    *_numpydoc_checks.EXCLUDED_FOR_MEMBERS,
+}
 
 # -- intersphinx: offline, from the inventories in _intersphinx ----------------
 # Each file lists only the objects these pages link to, with their public
@@ -284,7 +295,40 @@ def _benchmark_table(app) -> None:
         out.write_text(text, encoding="utf-8")
 
 
+_EX01_CHECKED: set[str] = set()
+
+
+def _report_missing_examples(app, what, name, obj, options, lines) -> None:
+    """Warn about a class or function of skvae without an "Examples" section.
+
+    numpydoc's check EX01, which ``numpydoc_validation_checks`` leaves out for
+    every object because methods need no such section; classes and functions
+    do (``_numpydoc_checks.excluded``). Once per object: autosummary's tables
+    read the docstrings too.
+    """
+    if (
+        not name.startswith("skvae.")
+        or "EX01" in _numpydoc_checks.excluded(what)
+        or name in _EX01_CHECKED
+    ):
+        return
+    _EX01_CHECKED.add(name)
+    from numpydoc.validate import validate
+    from sphinx.util import logging
+
+    for code, message in validate(name)["errors"]:
+        if code == "EX01":
+            logging.getLogger(__name__).warning(
+                "[numpydoc] Validation warnings while processing docstring "
+                "for %r:\n  %s: %s",
+                name,
+                code,
+                message,
+            )
+
+
 def setup(app):
     """Run before sphinx-gallery executes the examples (priority < 500)."""
     app.connect("builder-inited", _gallery_sandbox, priority=100)
     app.connect("builder-inited", _benchmark_table, priority=100)
+    app.connect("autodoc-process-docstring", _report_missing_examples)

@@ -45,7 +45,22 @@ ACTIVE_KL_THRESHOLD = 0.01
 
 
 class PosteriorCollapseWarning(UserWarning):
-    """The fitted encoder ignores its input: no latent component is active."""
+    """The fitted encoder ignores its input: no latent component is active.
+
+    ``fit`` warns with it when the mean KL divergence of every latent
+    component from its prior is at most 0.01 nats (``n_active_components_``
+    is 0): the codes then carry no information about X.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skvae import PosteriorCollapseWarning
+    >>> issubclass(PosteriorCollapseWarning, UserWarning)
+    True
+    >>> with warnings.catch_warnings():  # silence it, e.g. around a fit
+    ...     warnings.simplefilter("ignore", PosteriorCollapseWarning)
+    ...     warnings.warn("no latent component is active", PosteriorCollapseWarning)
+    """
 
 
 def store_params(estimator: BaseEstimator, values: dict) -> None:

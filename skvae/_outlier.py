@@ -39,14 +39,6 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     settings: fit and score the same contaminated data (outlier detection),
     or fit on clean data and score new rows (novelty detection).
 
-    >>> import numpy as np
-    >>> from skvae import VAEOutlierDetector
-    >>> X = np.random.RandomState(0).normal(size=(300, 4))
-    >>> X[:3] += 8  # three outliers
-    >>> det = VAEOutlierDetector(contamination=0.01, max_iter=30, random_state=0)
-    >>> det.fit_predict(X)[:3]
-    array([-1, -1, -1])
-
     Parameters
     ----------
     {n_components}
@@ -99,6 +91,16 @@ feature_names_in_
     recognizes them) the pixels keep their common unit and the scores use
     one pooled noise variance. ``benchmarks/bench_anomaly.py`` compares it
     with scikit-learn's and PyOD's detectors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAEOutlierDetector
+    >>> X = np.random.RandomState(0).normal(size=(300, 4))
+    >>> X[:3] += 8  # three outliers
+    >>> det = VAEOutlierDetector(contamination=0.01, max_iter=30, random_state=0)
+    >>> det.fit_predict(X)[:3]
+    array([-1, -1, -1])
     """
 
     _parameter_constraints: dict = {

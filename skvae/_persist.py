@@ -320,6 +320,20 @@ def save(estimator, path: str | os.PathLike) -> None:
         function).
     sklearn.exceptions.NotFittedError
         If it is not fitted.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skvae import VAETransformer, load, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "vae.safetensors")
+    ...     save(vae, path)
+    ...     loaded = load(path)
+    >>> np.array_equal(loaded.transform(X), vae.transform(X))
+    True
     """
     from safetensors.torch import save_file
     from sklearn.utils.validation import check_is_fitted
@@ -458,6 +472,20 @@ def inspect(path: str | os.PathLike) -> dict:
     ------
     ValueError
         If the file is not a skvae model file, or of an unreadable version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skvae import VAETransformer, inspect, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "vae.safetensors")
+    ...     save(vae, path)
+    ...     metadata = inspect(path)
+    >>> metadata["estimator"], metadata["params"]["n_components"]
+    ('VAETransformer', 2)
     """
     header, _ = _read_header(path)
     document = _document(path, header)
@@ -528,6 +556,20 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu"):
         format version, names an unknown class or parameter, or holds a
         tensor whose shape does not match the model. Nothing is returned
         half-built.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skvae import VAETransformer, load, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "vae.safetensors")
+    ...     save(vae, path)
+    ...     loaded = load(path, device="cpu")
+    >>> loaded.device, np.array_equal(loaded.transform(X), vae.transform(X))
+    ('cpu', True)
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -40,13 +40,6 @@ class VAETransformer(
     marks a missing entry; a pandas DataFrame may mix numeric, categorical,
     string and bool columns, and outputs keep its columns and dtypes.
 
-    >>> from sklearn.datasets import load_digits
-    >>> from skvae import VAETransformer
-    >>> X, _ = load_digits(return_X_y=True)
-    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0)
-    >>> vae.fit_transform(X / 16).shape
-    (1797, 2)
-
     Parameters
     ----------
     {n_components}
@@ -133,7 +126,9 @@ class VAETransformer(
     >>> from skvae import VAETransformer
     >>> X, y = load_digits(return_X_y=True)
     >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0)
-    >>> vae.fit(X / 16).sample(3, random_state=0).shape
+    >>> vae.fit_transform(X / 16).shape
+    (1797, 2)
+    >>> vae.sample(3, random_state=0).shape
     (3, 64)
 
     A conditional VAE generates rows of a requested class:

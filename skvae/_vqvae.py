@@ -67,13 +67,6 @@ class VQVAETransformer(
     ``score_samples`` and ``score`` map one lazily, as
     :class:`VAETransformer` does (``encode="ordinal"`` gives the codes).
 
-    >>> from sklearn.datasets import load_digits
-    >>> from skvae import VQVAETransformer
-    >>> X, _ = load_digits(return_X_y=True)
-    >>> vq = VQVAETransformer(max_iter=3, random_state=0).fit(X)
-    >>> vq.predict_codes(X[:2]).shape
-    (2, 8)
-
     Parameters
     ----------
     n_embeddings : int, default=64
@@ -182,6 +175,17 @@ class VQVAETransformer(
     caps its epochs. ``partial_fit`` runs one epoch of the autoencoder and
     then one epoch of the prior over the batch's codes, with a fresh
     optimizer for the prior.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VQVAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vq = VQVAETransformer(max_iter=3, random_state=0).fit(X)
+    >>> vq.predict_codes(X[:2]).shape
+    (2, 8)
+    >>> vq.transform(X[:2]).shape  # 8 codes of 8 values each
+    (2, 64)
     """
 
     _parameter_constraints: dict = {

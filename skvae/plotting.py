@@ -9,12 +9,14 @@ Images are rows of flattened pixels, as everywhere in skvae: a row of
 
 Examples
 --------
+>>> import matplotlib.pyplot as plt
 >>> from sklearn.datasets import load_digits
 >>> from skvae.plotting import plot_samples
 >>> X, _ = load_digits(return_X_y=True)
 >>> fig = plot_samples(X[:20], n_cols=10)  # 8x8 shape inferred from 64 pixels
 >>> len(fig.axes)
 20
+>>> plt.close(fig)
 """
 
 from __future__ import annotations
@@ -180,6 +182,7 @@ def plot_latent_space(
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VAETransformer
     >>> from skvae.plotting import plot_latent_space
@@ -188,6 +191,7 @@ def plot_latent_space(
     >>> ax = plot_latent_space(vae.fit(X / 16), X / 16, y)
     >>> len(ax.collections[0].get_offsets())
     1797
+    >>> plt.close(ax.figure)
     """
     plt = _pyplot()
     import matplotlib as mpl
@@ -344,12 +348,14 @@ def plot_samples(
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
     >>> from skvae.plotting import plot_samples
     >>> X, _ = load_digits(return_X_y=True)
     >>> fig = plot_samples(X[:15], n_cols=5)
     >>> len(fig.axes)
     15
+    >>> plt.close(fig)
     """
     plt = _pyplot()
     X = _as_rows(X, "X")
@@ -438,6 +444,7 @@ def plot_reconstructions(
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VAETransformer
     >>> from skvae.plotting import plot_reconstructions
@@ -446,6 +453,7 @@ def plot_reconstructions(
     >>> fig = plot_reconstructions(vae.fit(X / 16), X / 16, n=8)
     >>> len(fig.axes)
     16
+    >>> plt.close(fig)
     """
     plt = _pyplot()
     n = _check_positive_int(n, "n")
@@ -530,6 +538,7 @@ def plot_interpolation(
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skvae.plotting import plot_interpolation
@@ -538,6 +547,7 @@ def plot_interpolation(
     >>> ax = plot_interpolation((1 - t) * X[0] + t * X[1])
     >>> ax.images[0].get_array().shape
     (8, 62)
+    >>> plt.close(ax.figure)
     """
     plt = _pyplot()
     path = _as_rows(path, "path")
@@ -609,6 +619,7 @@ def plot_loss_curve(estimator: BaseEstimator, *, ax: Axes | None = None) -> Axes
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VAETransformer
     >>> from skvae.plotting import plot_loss_curve
@@ -617,6 +628,7 @@ def plot_loss_curve(estimator: BaseEstimator, *, ax: Axes | None = None) -> Axes
     >>> ax = plot_loss_curve(vae.fit(X / 16))
     >>> len(ax.lines[0].get_ydata())
     5
+    >>> plt.close(ax.figure)
     """
     plt = _pyplot()
     check_is_fitted(estimator, "loss_curve_")
@@ -691,13 +703,16 @@ def plot_codebook_usage(estimator: BaseEstimator, *, ax: Axes | None = None) -> 
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VQVAETransformer
     >>> from skvae.plotting import plot_codebook_usage
     >>> X, _ = load_digits(return_X_y=True)
     >>> vq = VQVAETransformer(n_embeddings=16, max_iter=3, random_state=0).fit(X)
-    >>> len(plot_codebook_usage(vq).patches)
+    >>> ax = plot_codebook_usage(vq)
+    >>> len(ax.patches)
     16
+    >>> plt.close(ax.figure)
     """
     plt = _pyplot()
     check_is_fitted(estimator, "code_counts_")
