@@ -2,7 +2,8 @@
 
 :class:`SequenceSchema` is learned at fit: for text, the vocabulary (tokens
 seen at least ``min_frequency`` times) and the padded length; for series,
-the number of steps and channels and a per-channel location and scale.
+the number of steps and channels, a per-channel location and scale, and
+the patch length (consecutive time steps read and written as one step).
 ``encode`` turns new sequences into a padded tensor and its mask (1 for a
 step to score: a token, the end token, an observed value); ``decode`` turns
 decoded steps back. No torch module or scikit-learn estimator here.
@@ -10,6 +11,7 @@ decoded steps back. No torch module or scikit-learn estimator here.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +24,9 @@ from ._sequence import EOS, N_SPECIAL, UNK
 
 #: Largest value of a series accepted (beyond, float32 arithmetic overflows).
 MAX_VALUE = 1e30
+#: ``patch_length="auto"``: the fewest time steps per patch that leave a
+#: series at most this many model steps (an LSTM runs step by step).
+MAX_SERIES_STEPS = 64
 
 
 def tokens_of(text: str, tokenizer: Callable | None) -> list[str]:
@@ -118,10 +123,20 @@ class SequenceSchema:
         Tokens in id order from :data:`~skvae._sequence.N_SPECIAL` (text).
     join : str
         What joins decoded tokens into a text ("" for characters).
+        For a series, the model's steps: patches of ``patch`` time steps.
+    vocabulary : list of str
+        Tokens in id order from :data:`~skvae._sequence.N_SPECIAL` (text).
+    join : str
+        What joins decoded tokens into a text ("" for characters).
     loc, scale : ndarray of shape (n_channels,)
         Per-channel location and scale of a series.
     squeeze : bool
         Whether the series came as a 2-D array (returned alike).
+    patch : int
+        Consecutive time steps of a series that make one model step (its
+        values side by side); the last patch is padded with missing values.
+    n_timesteps : int
+        Time steps of a series (0 for text).
     """
 
     kind: str
@@ -131,6 +146,8 @@ class SequenceSchema:
     loc: np.ndarray | None = None
     scale: np.ndarray | None = None
     squeeze: bool = False
+    patch: int = 1
+    n_timesteps: int = 0
 
     @property
     def n_tokens(self) -> int:
@@ -142,6 +159,11 @@ class SequenceSchema:
         """Channels of a series (0 for text)."""
         return 0 if self.kind == "text" else len(self.loc)
 
+    @property
+    def step_width(self) -> int:
+        """Values per model step of a series: ``patch`` x channels (0 for text)."""
+        return self.patch * self.n_channels
+
     @classmethod
     def fit(
         cls,
@@ -152,8 +174,13 @@ class SequenceSchema:
         min_frequency: int = 1,
         max_length: int | None = None,
         squeeze: bool = False,
+        patch_length: int | str = "auto",
     ) -> SequenceSchema:
-        """The schema of training sequences (``kind``, ``values``: as_sequences)."""
+        """The schema of training sequences (``kind``, ``values``: as_sequences).
+
+        ``patch_length="auto"`` (series) is the smallest patch that leaves at
+        most :data:`MAX_SERIES_STEPS` model steps.
+        """
         if kind == "text":
             tokenized = [tokens_of(t, tokenizer) for t in values]
             counts = Counter(tok for toks in tokenized for tok in toks)
@@ -175,7 +202,20 @@ class SequenceSchema:
         loc = np.nanmean(values, axis=(0, 1))
         scale = np.nanstd(values, axis=(0, 1))
         scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(loc)), scale, 1.0)
-        return cls("series", values.shape[1], loc=loc, scale=scale, squeeze=squeeze)
+        n_timesteps = values.shape[1]
+        if patch_length == "auto":
+            patch = max(1, math.ceil(n_timesteps / MAX_SERIES_STEPS))
+        else:
+            patch = min(int(patch_length), n_timesteps)
+        return cls(
+            "series",
+            math.ceil(n_timesteps / patch),
+            loc=loc,
+            scale=scale,
+            squeeze=squeeze,
+            patch=patch,
+            n_timesteps=n_timesteps,
+        )
 
     # ------------------------------------------------------------------ encode
     def encode(
@@ -223,9 +263,9 @@ class SequenceSchema:
         )
 
     def _encode_series(self, values, device):
-        if values.shape[1:] != (self.max_length, self.n_channels):
+        if values.shape[1:] != (self.n_timesteps, self.n_channels):
             raise ValueError(
-                f"Series must have {self.max_length} steps and {self.n_channels} "
+                f"Series must have {self.n_timesteps} steps and {self.n_channels} "
                 f"channel(s), as in fit; got shape {values.shape[1:]}."
             )
         mask = ~np.isnan(values)
@@ -236,9 +276,16 @@ class SequenceSchema:
                 "model's precision."
             )
         return (
-            torch.as_tensor(scaled, dtype=torch.float32, device=device),
-            torch.as_tensor(mask, dtype=torch.float32, device=device),
+            torch.as_tensor(self._patches(scaled), dtype=torch.float32, device=device),
+            torch.as_tensor(self._patches(mask), dtype=torch.float32, device=device),
         )
+
+    def _patches(self, values: np.ndarray) -> np.ndarray:
+        """(n, n_timesteps, C) to (n, max_length, patch * C), zero-padded."""
+        n, steps, channels = values.shape
+        padded = np.zeros((n, self.max_length * self.patch, channels), values.dtype)
+        padded[:, :steps] = values
+        return padded.reshape(n, self.max_length, self.patch * channels)
 
     def log_det_jacobian(self, mask: torch.Tensor) -> np.ndarray:
         """Per-row log|d x / d scaled| of the observed values (series), else 0.
@@ -248,8 +295,8 @@ class SequenceSchema:
         """
         if self.kind == "text":
             return np.zeros(mask.shape[0])
-        counts = mask.double().sum(1).cpu().numpy()  # (n, C)
-        return (counts * np.log(self.scale)).sum(-1)
+        counts = mask.double().sum(1).cpu().numpy()  # (n, patch * C)
+        return (counts * np.tile(np.log(self.scale), self.patch)).sum(-1)
 
     # ------------------------------------------------------------------ decode
     def decode(self, steps: torch.Tensor, mask: torch.Tensor):
@@ -264,5 +311,7 @@ class SequenceSchema:
                     toks.append(self.vocabulary[int(t) - N_SPECIAL])
                 out[i] = self.join.join(toks)
             return out
-        values = steps.double().cpu().numpy() * self.scale + self.loc
+        steps = steps.double().cpu().numpy()
+        steps = steps.reshape(steps.shape[0], -1, self.n_channels)
+        values = steps[:, : self.n_timesteps] * self.scale + self.loc
         return values[:, :, 0] if self.squeeze else values

@@ -26,7 +26,7 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._latent import GaussianLatent
 from ._networks import initialize
@@ -198,7 +198,16 @@ class SequenceModule(nn.Module):
         """Per-step outputs (n, T, n_out) given z and the true previous steps."""
         inputs = self._previous(x, mask, hide)
         steps = z[:, None, :].expand(-1, inputs.shape[1], -1)
-        h, _ = self.decoder(torch.cat([inputs, steps], dim=-1), self._initial_state(z))
+        # Packed: the decoder runs over each sequence's own steps only, not
+        # the padding after its end.
+        packed = pack_padded_sequence(
+            torch.cat([inputs, steps], dim=-1),
+            self._lengths(mask).cpu(),
+            batch_first=True,
+            enforce_sorted=False,
+        )
+        h, _ = self.decoder(packed, self._initial_state(z))
+        h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
         return self.out(h)
 
     def step_log_prob(

@@ -20,7 +20,7 @@ from ._params import document
 from ._seqdata import SequenceSchema, as_sequences
 from ._sequence import beam_search, build_sequence_module
 from ._training import TrainData, TrainResult, move_optimizer_state, train
-from ._utils import Interval, _fit_context, draw_seeds, resolve_device
+from ._utils import Interval, StrOptions, _fit_context, draw_seeds, resolve_device
 
 #: Shared parameters of the tabular estimators that a sequence model does
 #: not take.
@@ -62,12 +62,6 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     log p(x) per sequence and ``interpolate`` decodes a path between two
     sequences.
 
-    >>> from skvae import SequenceVAE
-    >>> texts = ["abab", "cdcdcd", "ab", "cdcd"] * 20
-    >>> vae = SequenceVAE(n_components=2, max_iter=3, random_state=0).fit(texts)
-    >>> vae.transform(["abab"]).shape
-    (1, 2)
-
     Parameters
     ----------
     {n_components}
@@ -79,6 +73,12 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     max_length : int or None, default=None
         Most tokens per text; None: the longest training text. Longer texts
         are cut to it with a warning. Series keep their length.
+    patch_length : int or "auto", default="auto"
+        Consecutive time steps of a series that the LSTMs read and write as
+        one step (the decoder gives each value of a patch its own Gaussian);
+        fewer, wider steps make long series much faster to fit. ``"auto"``:
+        the smallest patch that leaves at most 64 steps per series (1 up to
+        64 time steps). Ignored for text.
     hidden_size : int, default=64
         State size of the LSTMs (per direction in the encoder).
     embedding_size : int, default=32
@@ -98,8 +98,10 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     module_ : SequenceModule
         The fitted torch module (on the CPU, in eval mode).
     schema_ : SequenceSchema
-        Vocabulary and padded length (text), or steps, channels and scaling
-        (series).
+        Vocabulary and padded length (text), or steps, channels, scaling and
+        patch length (series).
+    patch_length_ : int
+        Time steps per model step (series; 1 for text).
     vocabulary_ : list of str
         The tokens of the model, in id order (text; empty for series).
     n_iter_, loss_curve_, best_loss_, validation_scores_, \
@@ -129,6 +131,16 @@ best_validation_score_
     ``"auto"`` training budgets here are 3,000 minibatch steps at most, 200
     steps of patience and 500 steps without validation data (instead of
     20,000, 600 and 1,000), turned into epochs within the same ranges.
+
+    Examples
+    --------
+    >>> from skvae import SequenceVAE
+    >>> texts = ["abab", "cdcdcd", "ab", "cdcd"] * 20
+    >>> vae = SequenceVAE(n_components=2, max_iter=3, random_state=0).fit(texts)
+    >>> vae.transform(["abab"]).shape
+    (1, 2)
+    >>> vae.sample(2, random_state=0).shape
+    (2,)
     """
 
     _parameter_constraints: dict = {
@@ -136,6 +148,10 @@ best_validation_score_
         "tokenizer": [callable, None],
         "min_frequency": [Interval(Integral, 1, None, closed="left")],
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "patch_length": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "embedding_size": [Interval(Integral, 1, None, closed="left")],
         "word_dropout": [Interval(Real, 0, 1, closed="left")],
@@ -157,6 +173,7 @@ best_validation_score_
         tokenizer=None,
         min_frequency=1,
         max_length=None,
+        patch_length="auto",
         hidden_size=64,
         embedding_size=32,
         word_dropout=0.25,
@@ -190,6 +207,11 @@ best_validation_score_
         return self.n_components
 
     @property
+    def patch_length_(self) -> int:
+        check_is_fitted(self)
+        return int(self.schema_.patch)
+
+    @property
     def vocabulary_(self) -> list[str]:
         check_is_fitted(self)
         return list(self.schema_.vocabulary)
@@ -201,7 +223,7 @@ best_validation_score_
             self.n_components,
             schema.max_length,
             n_tokens=schema.n_tokens,
-            n_channels=schema.n_channels,
+            n_channels=schema.step_width,
             hidden_size=self.hidden_size,
             embedding_size=self.embedding_size,
             word_dropout=self.word_dropout,
@@ -229,10 +251,10 @@ best_validation_score_
         if reset:
             self.n_features_in_ = width
         elif kind == "series" and self.schema_.kind == "series":
-            if values.shape[1] != self.schema_.max_length:
+            if values.shape[1] != self.schema_.n_timesteps:
                 raise ValueError(
                     f"X has {values.shape[1]} features, but SequenceVAE is "
-                    f"expecting {self.schema_.max_length} features as input "
+                    f"expecting {self.schema_.n_timesteps} features as input "
                     "(the number of time steps seen in fit)."
                 )
         return kind, values, squeezed
@@ -273,6 +295,7 @@ best_validation_score_
                 min_frequency=self.min_frequency,
                 max_length=self.max_length,
                 squeeze=squeezed,
+                patch_length=self.patch_length,
             )
             module = self._build_module(schema, True, 0, seeds[0])
             self._fitted = FittedVAE(
@@ -410,6 +433,7 @@ best_validation_score_
         Returns
         -------
         score : float
+            Mean estimated log p(x) per sequence, in nats.
         """
         return float(np.mean(self.score_samples(X)))
 

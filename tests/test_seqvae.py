@@ -128,6 +128,34 @@ def test_multichannel_series():
     assert np.isfinite(vae.score_samples(X)).all()
 
 
+def test_long_series_are_read_in_patches():
+    X = np.stack([_series(n=120, steps=150, seed=0), _series(n=120, steps=150)], -1)
+    X[::5, 140:] = np.nan  # missing steps inside the last, padded patch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = SequenceVAE(2, max_iter=2, **SMALL).fit(X)
+        odd = [
+            SequenceVAE(2, patch_length=4, max_iter=2, **SMALL).fit(X * scale)
+            for scale in (1.0, 10.0)
+        ]
+    # "auto": the fewest steps per patch that leave at most 64 model steps.
+    assert auto.patch_length_ == 3
+    assert auto.module_.max_length == 50
+    assert auto.module_.n_channels == 3 * 2
+    assert auto.transform(X[:5]).shape == (5, 2)
+    assert auto.inverse_transform(auto.transform(X[:5])).shape == (5, 150, 2)
+    assert auto.sample(3, random_state=0).shape == (3, 150, 2)
+    # 150 steps in patches of 4: the last patch has 2 steps and 2 of padding,
+    # which count neither in the score nor in its Jacobian.
+    assert odd[0].patch_length_ == 4
+    assert odd[0].module_.max_length == 38
+    s1, s10 = odd[0].score_samples(X[:20]), odd[1].score_samples(X[:20] * 10)
+    observed = (~np.isnan(X[:20])).sum((1, 2))
+    np.testing.assert_allclose(s1 - s10, observed * np.log(10.0), rtol=1e-4)
+    with pytest.raises(ValueError, match="150 features"):
+        auto.transform(X[:2, :149])
+
+
 def test_bad_input_is_refused(text_model):
     with pytest.raises(TypeError, match="single string"):
         text_model.transform("abab")
