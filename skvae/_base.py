@@ -94,6 +94,8 @@ class _BaseVAE(BaseEstimator):
     #: Step budgets that replace those of :data:`skvae._params.AUTO_STEPS`
     #: for this estimator's ``"auto"`` settings (None: none replaced).
     _auto_steps: dict | None = None
+    #: Epoch ranges of "auto" budgets where they differ from _params.AUTO_EPOCHS.
+    _auto_epochs: dict | None = None
     #: Whether the encoder always sees the missingness mask (otherwise only
     #: when the training data have missing entries).
     _always_mask_channel = False
@@ -446,6 +448,7 @@ class _BaseVAE(BaseEstimator):
             steps,
             validation=early,
             steps=self._auto_steps,
+            ranges=self._auto_epochs,
         )
         return TrainPlan(
             max_iter=1 if incremental else max_iter,
@@ -455,7 +458,7 @@ class _BaseVAE(BaseEstimator):
             ),
             beta=float(self.beta),
             kl_warmup=_params.epochs(
-                "kl_warmup", self.kl_warmup, steps, self._auto_steps
+                "kl_warmup", self.kl_warmup, steps, self._auto_steps, self._auto_epochs
             ),
             tol=float(self.tol),
             n_iter_no_change=patience,

@@ -114,16 +114,22 @@ def batch_size(value, n_rows: int) -> int:
     return max(1, min(int(size), n_rows))
 
 
-def epochs(name: str, value, steps_per_epoch: int, steps: dict | None = None) -> int:
+def epochs(
+    name: str,
+    value,
+    steps_per_epoch: int,
+    steps: dict | None = None,
+    ranges: dict | None = None,
+) -> int:
     """``max_iter``, ``n_iter_no_change`` or ``kl_warmup`` in epochs.
 
     ``"auto"`` is the step budget of :data:`AUTO_STEPS` (or of ``steps``,
     where it names ``name``) over ``steps_per_epoch`` (rounded up), clipped
-    to :data:`AUTO_EPOCHS`.
+    to :data:`AUTO_EPOCHS` (or to ``ranges``, where it names ``name``).
     """
     if value != "auto":
         return int(value)
-    low, high = AUTO_EPOCHS[name]
+    low, high = {**AUTO_EPOCHS, **(ranges or {})}[name]
     budget_steps = {**AUTO_STEPS, **(steps or {})}[name]
     wanted = math.ceil(budget_steps / max(1, steps_per_epoch))
     return int(min(max(wanted, low), high))
@@ -136,6 +142,7 @@ def budget(
     *,
     validation: bool,
     steps: dict | None = None,
+    ranges: dict | None = None,
 ) -> tuple[int, int]:
     """``max_iter`` and ``n_iter_no_change`` in epochs, ``"auto"`` resolved.
 
@@ -144,12 +151,14 @@ def budget(
     equals it, so no ``ConvergenceWarning``). An ``"auto"`` patience stays
     below an explicit ``max_iter``, which asks for convergence within it.
     ``steps`` overrides step budgets of :data:`AUTO_STEPS` (a model whose
-    steps cost more).
+    steps cost more), ``ranges`` epoch ranges of :data:`AUTO_EPOCHS`.
     """
-    epochs_max = epochs("max_iter", max_iter, steps_per_epoch, steps)
-    patience = epochs("n_iter_no_change", n_iter_no_change, steps_per_epoch, steps)
+    epochs_max = epochs("max_iter", max_iter, steps_per_epoch, steps, ranges)
+    patience = epochs(
+        "n_iter_no_change", n_iter_no_change, steps_per_epoch, steps, ranges
+    )
     if max_iter == "auto" and not validation:
-        epochs_max = epochs("fixed", "auto", steps_per_epoch, steps)
+        epochs_max = epochs("fixed", "auto", steps_per_epoch, steps, ranges)
         if n_iter_no_change == "auto":
             patience = epochs_max
     elif n_iter_no_change == "auto" and epochs_max > 1:

@@ -59,7 +59,8 @@ class SequenceModule(nn.Module):
         Token embedding size (tokens), or the width of the step input layer
         (series).
     word_dropout : float, default=0.25
-        Training probability of hiding the decoder's previous-step input.
+        Training probability of hiding the decoder's previous-step input; 1
+        hides it always (an inputless decoder).
     free_bits : float, default=0.1
         Training floor, in nats, of each component's KL per row.
     min_variance : float, default=1e-3
@@ -188,6 +189,20 @@ class SequenceModule(nn.Module):
             values, seen = values * keep, seen * keep
         return self.embed(torch.cat([values, seen], dim=-1))
 
+    def step_input(self, previous: torch.Tensor) -> torch.Tensor:
+        """Decoder input from the previous step when generating.
+
+        ``previous`` is token ids (text) or values with their observed flags
+        (series). An inputless decoder (``word_dropout=1``) gets the hidden
+        input it was trained with instead.
+        """
+        if self.word_dropout >= 1.0:
+            if self.is_text:
+                previous = torch.full_like(previous, UNK)
+            else:
+                previous = torch.zeros_like(previous)
+        return self.embed(previous)
+
     def decode_outputs(
         self,
         z: torch.Tensor,
@@ -222,8 +237,16 @@ class SequenceModule(nn.Module):
         logp = -0.5 * ((x - mean).square() / var + var.log() + _LOG_2PI)
         return (logp * mask).sum((-1, -2))
 
-    def _hide(self, extra: torch.Tensor | None) -> torch.Tensor | None:
-        """Word-dropout pattern from standard-normal ``extra`` (training only)."""
+    def _hide(
+        self, extra: torch.Tensor | None, shape: tuple[int, int]
+    ) -> torch.Tensor | None:
+        """Word-dropout pattern (rows, steps) from standard-normal ``extra``.
+
+        In training only, except that ``word_dropout=1`` hides every input
+        always: the decoder then never sees the previous steps.
+        """
+        if self.word_dropout >= 1.0:
+            return torch.ones(shape, dtype=torch.bool, device=self.out.weight.device)
         if extra is None or not self.training or self.word_dropout <= 0.0:
             return None
         # P(N(0, 1) < q) = word_dropout.
@@ -256,7 +279,7 @@ class SequenceModule(nn.Module):
         if self.training and self.free_bits > 0.0:
             kl = self.latent.kl_per_component(loc, logvar).clamp(min=self.free_bits)
             kl = kl.sum(-1)
-        outputs = self.decode_outputs(z, x, mask, self._hide(extra))
+        outputs = self.decode_outputs(z, x, mask, self._hide(extra, x.shape[:2]))
         return -self.step_log_prob(outputs, x, mask), kl
 
     def kl_per_component(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -284,7 +307,8 @@ class SequenceModule(nn.Module):
         z, log_pz, log_qz = self.latent.importance_draws(loc, logvar, eps)
         k, n = z.shape[:2]
         rep = (k, *([1] * (x.dim() - 1)))
-        hide = None if extra is None else self._hide(extra.reshape(k * n, -1))
+        extra = None if extra is None else extra.reshape(k * n, -1)
+        hide = self._hide(extra, (k * n, x.shape[1]))
         outputs = self.decode_outputs(
             z.reshape(k * n, -1), x.repeat(rep), mask.repeat(rep), hide
         )
@@ -338,7 +362,7 @@ class SequenceModule(nn.Module):
         alive = torch.ones(n, dtype=torch.bool, device=z.device)
         mask = torch.zeros(n, self.max_length, device=z.device)
         for t in range(self.max_length):
-            step_in = self.embed(token) if self.is_text else self.embed(prev)
+            step_in = self.step_input(token if self.is_text else prev)
             h, state = self.decoder(torch.cat([step_in, z[:, None, :]], -1), state)
             params = self.out(h[:, 0])
             mask[:, t] = alive.to(mask.dtype)
@@ -427,7 +451,7 @@ def beam_search(
         finished: list[tuple[float, torch.Tensor]] = []
         for _ in range(steps):
             b = tokens.shape[0]
-            step_in = torch.cat([module.embed(tokens), code.expand(b, -1)], -1)
+            step_in = torch.cat([module.step_input(tokens), code.expand(b, -1)], -1)
             out_h, (h, c) = module.decoder(step_in[:, None, :], (h, c))
             logp = module.out(out_h[:, 0]).log_softmax(-1) + allowed
             total = (scores[:, None] + logp).reshape(-1)

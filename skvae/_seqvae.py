@@ -39,6 +39,10 @@ NOT_SHARED = {
 }
 
 
+#: ``learning_rate="auto"`` for text (series follow the shared rule).
+TEXT_LEARNING_RATE = 1e-2
+
+
 @document
 class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     """Variational autoencoder for sequences: texts and time series.
@@ -83,9 +87,10 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
         State size of the LSTMs (per direction in the encoder).
     embedding_size : int, default=32
         Token embedding size (text) or width of the step input (series).
-    word_dropout : float in [0, 1), default=0.25
+    word_dropout : float in [0, 1], default=0.25
         Training probability of hiding the decoder's previous-step input,
-        which makes the decoder rely on z.
+        which makes the decoder rely on z. 1 hides it always, in scoring and
+        generation too: the decoder then never sees the previous steps.
     free_bits : float, default=0.1
         Training floor, in nats, of each component's KL per sequence.
     beam_width : int, default=1
@@ -128,9 +133,11 @@ best_validation_score_
     ``tol`` is in nats per scored step (token or observed value): early
     stopping asks for that gain times the mean number of scored steps per
     sequence. An LSTM step costs many times a step of the tabular networks, so the
-    ``"auto"`` training budgets here are 3,000 minibatch steps at most, 200
-    steps of patience and 500 steps without validation data (instead of
-    20,000, 600 and 1,000), turned into epochs within the same ranges.
+    ``"auto"`` training budgets here are 3,000 minibatch steps at most (50 to
+    1,000 epochs) and 200 steps of patience, instead of 20,000 and 600;
+    without validation data, 1,000 steps (10 to 1,000 epochs).
+    ``learning_rate="auto"`` is 1e-2 for text and follows the shared rule for
+    series.
 
     Examples
     --------
@@ -154,7 +161,7 @@ best_validation_score_
         ],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "embedding_size": [Interval(Integral, 1, None, closed="left")],
-        "word_dropout": [Interval(Real, 0, 1, closed="left")],
+        "word_dropout": [Interval(Real, 0, 1, closed="both")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "beam_width": [Interval(Integral, 1, None, closed="left")],
     }
@@ -163,8 +170,10 @@ best_validation_score_
     refit = False
     variance_update = "gradient"
     _weight_average_decay = 0.99
-    # An LSTM step costs many times a tabular one: smaller step budgets.
-    _auto_steps = {"max_iter": 3_000, "n_iter_no_change": 200, "fixed": 500}
+    # An LSTM step costs many times a tabular one: smaller step budgets; a
+    # few dozen sequences make one minibatch, so up to 1,000 epochs.
+    _auto_steps = {"max_iter": 3_000, "n_iter_no_change": 200, "fixed": 1_000}
+    _auto_epochs = {"max_iter": (50, 1_000), "fixed": (10, 1_000)}
 
     def __init__(
         self,
@@ -272,7 +281,10 @@ best_validation_score_
             n_rows, n_observed, incremental=incremental, held_out=held_out
         )
         steps = 1.0 if n_observed is None else n_observed / max(1, n_rows)
-        return replace(plan, tol=float(self.tol) * steps)
+        plan = replace(plan, tol=float(self.tol) * steps)
+        if self.learning_rate == "auto" and self.schema_.kind == "text":
+            plan = replace(plan, learning_rate=TEXT_LEARNING_RATE)
+        return plan
 
     def _fit_stream(self, X, y, *, incremental: bool):
         raise TypeError(

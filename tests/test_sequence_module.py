@@ -64,12 +64,30 @@ def test_word_dropout_comes_from_the_noise_and_only_in_training():
         200, module.noise_width, generator=torch.Generator().manual_seed(1)
     )
     module.train()
-    hide = module._hide(noise[:, 4:])
+    hide = module._hide(noise[:, 4:], x.shape)
     assert abs(float(hide.float().mean()) - 0.3) < 0.03
     first = module.loss_terms(x, mask, noise)
     torch.testing.assert_close(first, module.loss_terms(x, mask, noise))
     module.eval()
-    assert module._hide(noise[:, 4:]) is None
+    assert module._hide(noise[:, 4:], x.shape) is None
+
+
+def test_inputless_decoder_never_sees_the_previous_steps():
+    module = _text_module(word_dropout=1.0)
+    x, mask = _toy_text(50)
+    module.eval()
+    assert bool(module._hide(None, x.shape).all())
+    # Scores do not depend on the previous tokens beyond the current one:
+    # changing one token changes only that step's term.
+    z = torch.zeros(50, module.n_components)
+    with torch.no_grad():
+        base = module.decode_outputs(z, x, mask, module._hide(None, x.shape))
+        other = x.clone()
+        other[:, 0] = (other[:, 0] + 1) % module.n_tokens
+        changed = module.decode_outputs(z, other, mask, module._hide(None, x.shape))
+    torch.testing.assert_close(base, changed)
+    steps, _ = module.generate(z[:3])
+    assert steps.shape == (3, module.max_length)
 
 
 def test_free_bits_floor_each_component_in_training_only():
