@@ -129,7 +129,7 @@ def test_multichannel_series():
 
 
 def test_long_series_are_read_in_patches():
-    X = np.stack([_series(n=120, steps=150, seed=0), _series(n=120, steps=150)], -1)
+    X = np.stack([_series(n=60, steps=150, seed=0), _series(n=60, steps=150)], -1)
     X[::5, 140:] = np.nan  # missing steps inside the last, padded patch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
