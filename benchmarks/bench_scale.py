@@ -166,8 +166,14 @@ def time_scoring(
         wall = time.perf_counter() - start
         if out.shape != (n_rows,) or not np.isfinite(out).all():
             raise RuntimeError(f"score_samples ({label}) returned bad scores")
-        rows.append({"mode": label, "n_rows": n_rows, "wall_s": wall,
-                     "rows_per_s": n_rows / wall})
+        rows.append(
+            {
+                "mode": label,
+                "n_rows": n_rows,
+                "wall_s": wall,
+                "rows_per_s": n_rows / wall,
+            }
+        )
         print(f"  score_samples {label:<24} {n_rows / wall:>12,.0f} rows/s", flush=True)
 
     Xd = lazy_table(n_rows)
@@ -204,9 +210,9 @@ def ratios(fits: list[dict], scores: list[dict]) -> list[dict[str, Any]]:
         sc = {r["mode"]: r for r in scores if r["n_rows"] == n}
         row: dict[str, Any] = {"n_rows": n}
         if "memory" in by and "dask" in by:
-            row["fit_dask_over_memory"] = by["dask"]["rows_per_s"] / by["memory"][
-                "rows_per_s"
-            ]
+            row["fit_dask_over_memory"] = (
+                by["dask"]["rows_per_s"] / by["memory"]["rows_per_s"]
+            )
         if "dask" in by:
             row["stream_peak_growth_mb"] = by["dask"]["peak_growth_bytes"] / 1e6
         one, two = sc.get("dask, 1 worker(s)"), sc.get("dask, 2 worker(s)")
@@ -223,12 +229,23 @@ def print_tables(fits, scores, summary) -> None:
         markdown_table(
             ["rows", "data", "mode", "wall s", "rows/s", "peak RSS growth"],
             [
-                [f"{r['n_rows']:,}", f"{r.get('data_bytes', 0) / 1e6:,.0f} MB",
-                 r["mode"], "failed", r["error"], ""]
+                [
+                    f"{r['n_rows']:,}",
+                    f"{r.get('data_bytes', 0) / 1e6:,.0f} MB",
+                    r["mode"],
+                    "failed",
+                    r["error"],
+                    "",
+                ]
                 if "error" in r
-                else [f"{r['n_rows']:,}", f"{r['data_bytes'] / 1e6:,.0f} MB",
-                      r["mode"], f"{r['wall_s']:.1f}", f"{r['rows_per_s']:,.0f}",
-                      f"{r['peak_growth_bytes'] / 1e6:,.0f} MB"]
+                else [
+                    f"{r['n_rows']:,}",
+                    f"{r['data_bytes'] / 1e6:,.0f} MB",
+                    r["mode"],
+                    f"{r['wall_s']:.1f}",
+                    f"{r['rows_per_s']:,.0f}",
+                    f"{r['peak_growth_bytes'] / 1e6:,.0f} MB",
+                ]
                 for r in fits
             ],
             align="rrlrrr",
@@ -238,24 +255,43 @@ def print_tables(fits, scores, summary) -> None:
     print(
         markdown_table(
             ["rows", "mode", "wall s", "rows/s"],
-            [[f"{r['n_rows']:,}", r["mode"], f"{r['wall_s']:.1f}",
-              f"{r['rows_per_s']:,.0f}"] for r in scores],
+            [
+                [
+                    f"{r['n_rows']:,}",
+                    r["mode"],
+                    f"{r['wall_s']:.1f}",
+                    f"{r['rows_per_s']:,.0f}",
+                ]
+                for r in scores
+            ],
             align="rlrr",
         )
     )
-    print("\nratios (targets: fit >= 0.8x, streamed growth < 250 MB at 10M, "
-          "2 workers >= 1.6x):")
+    print(
+        "\nratios (targets: fit >= 0.8x, streamed growth < 250 MB at 10M, "
+        "2 workers >= 1.6x):"
+    )
 
     def fmt(row, key, spec):
         return format(row[key], spec) if key in row else "-"
 
     print(
         markdown_table(
-            ["rows", "fit dask / memory", "streamed peak growth (MB)",
-             "score 2 workers / 1"],
-            [[f"{r['n_rows']:,}", fmt(r, "fit_dask_over_memory", ".2f"),
-              fmt(r, "stream_peak_growth_mb", ",.0f"),
-              fmt(r, "two_workers_over_one", ".2f")] for r in summary],
+            [
+                "rows",
+                "fit dask / memory",
+                "streamed peak growth (MB)",
+                "score 2 workers / 1",
+            ],
+            [
+                [
+                    f"{r['n_rows']:,}",
+                    fmt(r, "fit_dask_over_memory", ".2f"),
+                    fmt(r, "stream_peak_growth_mb", ",.0f"),
+                    fmt(r, "two_workers_over_one", ".2f"),
+                ]
+                for r in summary
+            ],
             align="rrrr",
         )
     )
@@ -306,10 +342,16 @@ def main(argv=None) -> None:
         for mode in modes:
             row = run_child("fit", mode, n)
             fits.append(row)
-            print(f"  fit {mode:<7} {n:>12,} rows: "
-                  + (row["error"] if "error" in row else
-                     f"{row['rows_per_s']:,.0f} rows/s, peak growth "
-                     f"{row['peak_growth_bytes'] / 1e6:,.0f} MB"), flush=True)
+            print(
+                f"  fit {mode:<7} {n:>12,} rows: "
+                + (
+                    row["error"]
+                    if "error" in row
+                    else f"{row['rows_per_s']:,.0f} rows/s, peak growth "
+                    f"{row['peak_growth_bytes'] / 1e6:,.0f} MB"
+                ),
+                flush=True,
+            )
         warnings.simplefilter("ignore")
         est = make_estimator().fit(lazy_table(min(n, 1_000_000)))
         modes = tuple(args.score_modes.split(","))

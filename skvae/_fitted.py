@@ -252,7 +252,10 @@ class FittedVAE:
                     n = sl.stop - sl.start
                     if not fixed:
                         eps = torch.randn(
-                            K, n, self.n_components, generator=generator,
+                            K,
+                            n,
+                            self.n_components,
+                            generator=generator,
                             device=x.device,
                         ).to(x)
                     c = cond

@@ -254,9 +254,7 @@ class PartitionStream:
     def buffers(self, generator: torch.Generator) -> list[list[int]]:
         """Block indices of each buffer of one epoch, in the epoch's order."""
         seed = int(
-            torch.randint(
-                2**31 - 1, (1,), generator=generator, device=generator.device
-            )
+            torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device)
         )
         order = torch.randperm(
             len(self.rows.blocks), generator=torch.Generator().manual_seed(seed)

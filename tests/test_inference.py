@@ -135,9 +135,7 @@ def wide():
         "X": X,
         "holes": holes,
         "transformer": VAETransformer(n_components=3, **kw).fit(X),
-        "imputer": VAEImputer(n_components=3, n_importance_samples=20, **kw).fit(
-            holes
-        ),
+        "imputer": VAEImputer(n_components=3, n_importance_samples=20, **kw).fit(holes),
     }
 
 
@@ -175,9 +173,11 @@ def test_posterior_draws_do_not_depend_on_the_encoding_chunks(wide, monkeypatch)
     first = imputer.sample_imputations(wide["holes"], 2, random_state=0)
     # One chunk for the whole call: the draws are taken in the same sub-chunks.
     monkeypatch.setattr(
-        skvae._fitted, "rows_per_chunk", lambda width, n_draws=1, live=1: 10**6
-        if live == 2
-        else skvae._chunks.rows_per_chunk(width, n_draws, live)
+        skvae._fitted,
+        "rows_per_chunk",
+        lambda width, n_draws=1, live=1: (
+            10**6 if live == 2 else skvae._chunks.rows_per_chunk(width, n_draws, live)
+        ),
     )
     again = imputer.sample_imputations(wide["holes"], 2, random_state=0)
     for a, b in zip(first, again, strict=True):
