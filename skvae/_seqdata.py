@@ -283,9 +283,11 @@ class SequenceSchema:
     def _patches(self, values: np.ndarray) -> np.ndarray:
         """(n, n_timesteps, C) to (n, max_length, patch * C), zero-padded."""
         n, steps, channels = values.shape
-        padded = np.zeros((n, self.max_length * self.patch, channels), values.dtype)
-        padded[:, :steps] = values
-        return padded.reshape(n, self.max_length, self.patch * channels)
+        if steps < self.max_length * self.patch:
+            padded = np.zeros((n, self.max_length * self.patch, channels), values.dtype)
+            padded[:, :steps] = values
+            values = padded
+        return values.reshape(n, self.max_length, self.patch * channels)
 
     def log_det_jacobian(self, mask: torch.Tensor) -> np.ndarray:
         """Per-row log|d x / d scaled| of the observed values (series), else 0.
