@@ -1,5 +1,6 @@
 """Shared fixtures: small real datasets and fitted models reused across tests."""
 
+import os
 import warnings
 
 import numpy as np
@@ -10,6 +11,24 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from skvae import VAETransformer
+
+
+def _usable_cores():
+    """CPU cores this process may run on (its affinity mask, where known)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def pytest_configure(config):
+    """Share the cores among pytest-xdist's workers: one torch pool each.
+
+    Every worker would otherwise start one thread per core, and threads of
+    different workers fighting over the same cores slow every fit.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, _usable_cores() // workers))
 
 
 def _devices():

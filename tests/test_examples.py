@@ -1,8 +1,9 @@
 """Every example runs (in its quick mode) and writes its figures.
 
-The examples run as subprocesses, as many at a time as there are CPU cores
-(each limited to one thread), so that the gallery's smoke run costs about its
-CPU time divided by the number of cores; each test then checks one example.
+The examples run as subprocesses, as many at a time as this pytest process
+has CPU cores (each limited to one thread), so that the gallery's smoke run
+costs about its CPU time divided by those cores; each test then checks one
+example.
 """
 
 import importlib.util
@@ -67,8 +68,10 @@ def example_runs(request, tmp_path_factory):
         for script in EXAMPLES
         if script in selected and not _missing_imports(script)
     ]
-    workers = max(1, min(len(runnable), _usable_cores()))
-    threads = "1" if workers > 1 else None
+    # Under pytest-xdist the other workers hold cores of their own.
+    cores = _usable_cores() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    workers = max(1, min(len(runnable), cores))
+    threads = "1" if workers > 1 or cores < _usable_cores() else None
     runs = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for script in runnable:
