@@ -65,6 +65,11 @@ class SequenceModule(nn.Module):
         Training floor, in nats, of each component's KL per row.
     min_variance : float, default=1e-3
         Floor of a series step's decoded variance.
+    linear_path : bool, default=False
+        Series only: add a linear map of the whole series to the posterior's
+        parameters and a linear map of z to every step's mean, beside the
+        LSTMs, so that the module contains probabilistic PCA of the
+        flattened series (zero at initialisation).
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class SequenceModule(nn.Module):
         word_dropout: float = 0.25,
         free_bits: float = 0.1,
         min_variance: float = 1e-3,
+        linear_path: bool = False,
     ) -> None:
         super().__init__()
         if (n_tokens > 0) == (n_channels > 0):
@@ -112,6 +118,11 @@ class SequenceModule(nn.Module):
             embedding_size + n_components, hidden_size, batch_first=True, device="meta"
         )
         self.out = nn.Linear(hidden_size, n_out, device="meta")
+        self.linear_path = bool(linear_path) and not self.is_text
+        if self.linear_path:
+            width = max_length * n_channels
+            self.linear_encoder = nn.Linear(width, 2 * n_components, device="meta")
+            self.linear_decoder = nn.Linear(n_components, width, device="meta")
         #: Columns of training noise per row: the latent draw, then one
         #: standard normal per step for word dropout.
         self.noise_width = n_components + max_length
@@ -135,6 +146,10 @@ class SequenceModule(nn.Module):
             for lstm in (self.encoder, self.decoder):
                 for weight in lstm.parameters():
                     weight.uniform_(-bound, bound, generator=generator)
+            if self.linear_path:
+                for layer in (self.linear_encoder, self.linear_decoder):
+                    for weight in layer.parameters():
+                        weight.zero_()
 
     # ------------------------------------------------------------------ inputs
     def _step_inputs(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -166,7 +181,10 @@ class SequenceModule(nn.Module):
         )
         _, (h, _) = self.encoder(packed)
         h = torch.cat([h[0], h[1]], dim=-1)
-        return self.latent.posterior(self.to_posterior(h))
+        params = self.to_posterior(h)
+        if self.linear_path:
+            params = params + self.linear_encoder((x * mask).flatten(1))
+        return self.latent.posterior(params)
 
     # ------------------------------------------------------------------ p(x|z)
     def _initial_state(self, z: torch.Tensor):
@@ -223,7 +241,15 @@ class SequenceModule(nn.Module):
         )
         h, _ = self.decoder(packed, self._initial_state(z))
         h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
-        return self.out(h)
+        outputs = self.out(h)
+        if self.linear_path:
+            mean, logvar = outputs.chunk(2, dim=-1)
+            outputs = torch.cat([mean + self._linear_mean(z), logvar], dim=-1)
+        return outputs
+
+    def _linear_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """The linear path's part of every step's mean, (n, T, C)."""
+        return self.linear_decoder(z).reshape(z.shape[0], self.max_length, -1)
 
     def step_log_prob(
         self, outputs: torch.Tensor, x: torch.Tensor, mask: torch.Tensor
@@ -361,6 +387,7 @@ class SequenceModule(nn.Module):
             out = torch.zeros(n, self.max_length, self.n_channels, device=z.device)
         alive = torch.ones(n, dtype=torch.bool, device=z.device)
         mask = torch.zeros(n, self.max_length, device=z.device)
+        linear = self._linear_mean(z) if self.linear_path else None
         for t in range(self.max_length):
             step_in = self.step_input(token if self.is_text else prev)
             h, state = self.decoder(torch.cat([step_in, z[:, None, :]], -1), state)
@@ -386,6 +413,8 @@ class SequenceModule(nn.Module):
                     break
             else:
                 mean, logvar = params.chunk(2, dim=-1)
+                if linear is not None:
+                    mean = mean + linear[:, t]
                 value = mean
                 if generator is not None:
                     std = logvar.clamp(*SERIES_LOGVAR_RANGE).exp() + self.min_variance
@@ -407,6 +436,7 @@ def build_sequence_module(
     word_dropout: float = 0.25,
     free_bits: float = 0.1,
     min_variance: float = 1e-3,
+    linear_path: bool = False,
     generator: torch.Generator | None = None,
 ) -> SequenceModule:
     """A :class:`SequenceModule` on the CPU, initialised from ``generator``."""
@@ -420,6 +450,7 @@ def build_sequence_module(
         word_dropout=word_dropout,
         free_bits=free_bits,
         min_variance=min_variance,
+        linear_path=linear_path,
     )
     module.to_empty(device="cpu")
     module.reset_parameters(generator)

@@ -55,7 +55,10 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     series (Bowman et al. 2016). Against posterior collapse, the decoder's
     previous-step input is hidden at random in training (``word_dropout``),
     each latent component's KL counts as at least ``free_bits`` nats, and
-    the KL weight rises over a warm-up (``kl_warmup``).
+    the KL weight rises over a warm-up (``kl_warmup``). For series, a linear
+    map of the whole series adds to the posterior's parameters and a linear
+    map of z to every step's mean, beside the LSTMs (both zero at the
+    start), so the model contains probabilistic PCA of the series.
 
     ``X`` is a list (or 1-D array, or Series) of strings, tokenized into
     characters or by ``tokenizer``; or a float array of series, of shape
@@ -238,6 +241,7 @@ best_validation_score_
             word_dropout=self.word_dropout,
             free_bits=self.free_bits,
             min_variance=self.min_variance,
+            linear_path=schema.kind == "series",
             generator=torch.Generator().manual_seed(seed),
         )
 

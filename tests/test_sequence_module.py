@@ -129,9 +129,15 @@ def test_the_latent_carries_what_the_decoder_needs(trained):
     assert torch.equal(draws, again)
 
 
-def test_series_missing_steps_are_not_scored():
+@pytest.mark.parametrize("linear_path", [False, True])
+def test_series_missing_steps_are_not_scored(linear_path):
     module = build_sequence_module(
-        2, 30, n_channels=2, hidden_size=16, generator=torch.Generator().manual_seed(0)
+        2,
+        30,
+        n_channels=2,
+        hidden_size=16,
+        linear_path=linear_path,
+        generator=torch.Generator().manual_seed(0),
     )
     module.eval()
     x = torch.randn(8, 30, 2)
@@ -146,3 +152,50 @@ def test_series_missing_steps_are_not_scored():
     values, step_mask = module.generate(torch.zeros(3, 2))
     assert values.shape == (3, 30, 2)
     assert bool((step_mask == 1).all())
+
+
+def test_linear_path_is_for_series_and_starts_at_zero():
+    assert not _text_module(linear_path=True).linear_path
+    module = build_sequence_module(
+        3,
+        10,
+        n_channels=2,
+        hidden_size=8,
+        linear_path=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert module.linear_encoder.weight.shape == (6, 20)
+    assert module.linear_decoder.weight.shape == (20, 3)
+    for layer in (module.linear_encoder, module.linear_decoder):
+        assert not any(bool(w.any()) for w in layer.parameters())
+
+
+def test_linear_path_recovers_linear_factors():
+    """Series made of two fixed shapes: the codes carry both coefficients."""
+    gen = torch.Generator().manual_seed(0)
+    steps = torch.linspace(0.0, 1.0, 24)
+    shapes = torch.stack([torch.sin(6.0 * steps), (steps - 0.5) ** 2 * 4.0])
+    factors = torch.randn(300, 2, generator=gen)
+    x = (factors @ shapes + 0.05 * torch.randn(300, 24, generator=gen))[..., None]
+    mask = torch.ones_like(x)
+    module = build_sequence_module(
+        2,
+        24,
+        n_channels=1,
+        hidden_size=16,
+        linear_path=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    train(
+        module,
+        TrainData(x, mask),
+        TrainPlan(max_iter=30, batch_size=64, learning_rate=3e-3),
+    )
+    module.eval()
+    with torch.no_grad():
+        loc, _ = module.inference(x, mask)
+    design = torch.cat([loc, torch.ones(300, 1)], dim=1).double()
+    fit = torch.linalg.lstsq(design, factors.double()).solution
+    residual = factors.double() - design @ fit
+    r2 = 1.0 - residual.square().sum(0) / (factors - factors.mean(0)).square().sum(0)
+    assert float(r2.min()) > 0.95
