@@ -129,16 +129,20 @@ def test_the_latent_carries_what_the_decoder_needs(trained):
     assert torch.equal(draws, again)
 
 
-@pytest.mark.parametrize("linear_path", [False, True])
-def test_series_missing_steps_are_not_scored(linear_path):
-    module = build_sequence_module(
-        2,
-        30,
-        n_channels=2,
-        hidden_size=16,
+def _series_module(n_components, steps, n_channels, hidden_size, linear_path=True):
+    return build_sequence_module(
+        n_components,
+        steps,
+        n_channels=n_channels,
+        hidden_size=hidden_size,
         linear_path=linear_path,
         generator=torch.Generator().manual_seed(0),
     )
+
+
+@pytest.mark.parametrize("linear_path", [False, True])
+def test_series_missing_steps_are_not_scored(linear_path):
+    module = _series_module(2, 30, 2, 16, linear_path)
     module.eval()
     x = torch.randn(8, 30, 2)
     mask = torch.ones_like(x)
@@ -156,14 +160,7 @@ def test_series_missing_steps_are_not_scored(linear_path):
 
 def test_linear_path_is_for_series_and_starts_at_zero():
     assert not _text_module(linear_path=True).linear_path
-    module = build_sequence_module(
-        3,
-        10,
-        n_channels=2,
-        hidden_size=8,
-        linear_path=True,
-        generator=torch.Generator().manual_seed(0),
-    )
+    module = _series_module(3, 10, 2, 8)
     assert module.linear_encoder.weight.shape == (6, 20)
     assert module.linear_decoder.weight.shape == (20, 3)
     for layer in (module.linear_encoder, module.linear_decoder):
@@ -178,14 +175,7 @@ def test_linear_path_recovers_linear_factors():
     factors = torch.randn(300, 2, generator=gen)
     x = (factors @ shapes + 0.05 * torch.randn(300, 24, generator=gen))[..., None]
     mask = torch.ones_like(x)
-    module = build_sequence_module(
-        2,
-        24,
-        n_channels=1,
-        hidden_size=16,
-        linear_path=True,
-        generator=torch.Generator().manual_seed(0),
-    )
+    module = _series_module(2, 24, 1, 16)
     train(
         module,
         TrainData(x, mask),
