@@ -10,8 +10,10 @@ the previous step. Against posterior collapse (a decoder that ignores z)
 the module offers word dropout (the decoder's previous-step input is hidden
 at random in training) and free bits (in training, each component's KL
 counts as at least a floor, so the optimizer gains nothing by pushing it
-below). Steps with mask 0 (padding after the end of a text, or a missing
-value of a series) are not scored.
+below). Series may also take a linear path beside the LSTMs (the whole
+series to the posterior's parameters, z to every step's mean). Steps with
+mask 0 (padding after the end of a text, or a missing value of a series)
+are not scored.
 
 It answers the training loop like :class:`~skvae._module.VAEModule`:
 ``loss_terms`` per row, ``log_weights`` and ``iwae_loss`` for importance
