@@ -21,8 +21,7 @@ import torch
 
 #: Networks with at most this many trainable values train on a flat buffer
 #: (a table's network: its steps are bound by kernel launches). Larger ones,
-#: bound by arithmetic and memory traffic, keep one tensor per parameter;
-#: ``benchmarks/README.md`` holds the measurements behind the limit.
+#: bound by arithmetic and memory traffic, keep one tensor per parameter.
 FLAT_MAX_VALUES = 1 << 19
 
 

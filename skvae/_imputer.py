@@ -122,7 +122,6 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
     maximizes the importance-weighted predictive ``sum_k w_k p(c | z_k)`` (a
     draw from it with ``sample_posterior=True``); a numeric Bernoulli column
     gets its probability (a 0/1 draw with ``sample_posterior=True``).
-    ``benchmarks/bench_impute.py`` compares it with scikit-learn's imputers.
 
     Examples
     --------
@@ -289,8 +288,7 @@ kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
 (n_samples, n_features)
             Training data; entries equal to ``missing_values`` are missing.
             A Dask collection is streamed, partition by partition, and
-            never held in memory whole (see the README's "Large data and
-            Dask").
+            never held in memory whole (see :doc:`/user_guide/dask`).
         y : None
             Ignored.
 

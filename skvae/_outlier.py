@@ -89,8 +89,7 @@ feature_names_in_
     few hundred rows; closed-form variances, so a deviation in a column the
     model predicts well counts for more. On images (``standardize="auto"``
     recognizes them) the pixels keep their common unit and the scores use
-    one pooled noise variance. ``benchmarks/bench_anomaly.py`` compares it
-    with scikit-learn's and PyOD's detectors.
+    one pooled noise variance.
 
     Examples
     --------
@@ -169,8 +168,7 @@ feature_names_in_
 (n_samples, n_features)
             Training data, possibly contaminated; NaN marks a missing entry.
             A Dask collection is streamed, partition by partition, and
-            never held in memory whole (see the README's "Large data and
-            Dask").
+            never held in memory whole (see :doc:`/user_guide/dask`).
         y : None
             Ignored.
 

@@ -118,7 +118,7 @@ class VAETransformer(
     With ``architecture="conv"`` each row is an image of ``image_shape_``;
     missing pixels reach the encoder as extra channels holding the mask, and
     the class of a conditional model joins z before the decoder's linear
-    layer. ``benchmarks/bench_conv.py`` compares it with the MLP.
+    layer.
 
     Examples
     --------
@@ -208,8 +208,7 @@ class VAETransformer(
 (n_samples, n_features)
             Training data; NaN marks a missing entry.
             A Dask collection is streamed, partition by partition, and
-            never held in memory whole (see the README's "Large data and
-            Dask").
+            never held in memory whole (see :doc:`/user_guide/dask`).
         y : array-like of shape (n_samples,) or None, default=None
             Class labels (any type scikit-learn classifiers accept, strings
             included) when ``conditional=True``, where they are required;
