@@ -20,15 +20,26 @@ def _usable_cores():
     return os.cpu_count() or 1
 
 
+def _worker_cores():
+    """This process's share of the cores (all of them outside pytest-xdist)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, _usable_cores() // workers)
+
+
 def pytest_configure(config):
     """Share the cores among pytest-xdist's workers: one torch pool each.
 
     Every worker would otherwise start one thread per core, and threads of
     different workers fighting over the same cores slow every fit.
     """
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers > 1:
-        torch.set_num_threads(max(1, _usable_cores() // workers))
+    if _worker_cores() < _usable_cores():
+        torch.set_num_threads(_worker_cores())
+
+
+@pytest.fixture(scope="session")
+def cores():
+    """(this process's cores, the machine's usable cores)."""
+    return _worker_cores(), _usable_cores()
 
 
 def _devices():

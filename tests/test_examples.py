@@ -32,13 +32,6 @@ def _missing_imports(script):
     ]
 
 
-def _usable_cores():
-    """CPU cores this process may run on (its affinity mask, where known)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _run(script, figure_dir, threads):
     env = dict(os.environ, SKVAE_EXAMPLE_QUICK="1", SKVAE_FIGURE_DIR=str(figure_dir))
     env.setdefault("MPLBACKEND", "Agg")
@@ -56,7 +49,7 @@ def _run(script, figure_dir, threads):
 
 
 @pytest.fixture(scope="module")
-def example_runs(request, tmp_path_factory):
+def example_runs(request, tmp_path_factory, cores):
     """Start the selected examples at once; map a stem to (future, figure dir)."""
     selected = {
         item.callspec.params["script"]
@@ -69,9 +62,9 @@ def example_runs(request, tmp_path_factory):
         if script in selected and not _missing_imports(script)
     ]
     # Under pytest-xdist the other workers hold cores of their own.
-    cores = _usable_cores() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    workers = max(1, min(len(runnable), cores))
-    threads = "1" if workers > 1 or cores < _usable_cores() else None
+    mine, usable = cores
+    workers = max(1, min(len(runnable), mine))
+    threads = "1" if workers > 1 or mine < usable else None
     runs = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for script in runnable:
