@@ -99,6 +99,9 @@ class _BaseVAE(BaseEstimator):
     #: Whether the encoder always sees the missingness mask (otherwise only
     #: when the training data have missing entries).
     _always_mask_channel = False
+    #: Whether log-likelihood estimates refine the proposal of rows unlike the
+    #: training rows (:meth:`FittedVAE.set_refine_threshold`).
+    _refine_scores = True
     #: How plots label ``loss_curve_`` and ``validation_scores_``: the
     #: objective's name, the validation curve's name, the sign that turns a
     #: validation score into it, and the unit of its own y-axis (None: drawn
@@ -517,14 +520,24 @@ class _BaseVAE(BaseEstimator):
         """Fitted attributes that describe the latent layer on the training rows.
 
         For a Gaussian latent: the mean KL per component and the number of
-        active components, over at most 32,768 of the rows.
+        active components, over at most 32,768 of the rows; and the screen
+        of rows whose log-likelihood estimate gets a refined proposal
+        (:meth:`FittedVAE.set_refine_threshold`).
         """
         rows = summary_rows(
             x.shape[0], torch.Generator(x.device).manual_seed(plan.seed)
         )
+        if condition is not None:
+            condition = torch.as_tensor(condition, dtype=x.dtype, device=x.device)
         if rows is not None:
             x, mask = x[rows], None if mask is None else mask[rows]
+            if condition is not None and condition.shape[0] > 1:
+                condition = condition[rows]
         self.kl_per_component_ = self._fitted.kl_per_component(x, mask)
+        if self._refine_scores:
+            self._fitted.set_refine_threshold(
+                x, mask, condition, torch.Generator().manual_seed(plan.seed)
+            )
         self.n_active_components_ = int(
             (self.kl_per_component_ > ACTIVE_KL_THRESHOLD).sum()
         )
@@ -565,6 +578,16 @@ class _BaseVAE(BaseEstimator):
         score is the log-density of its observed entries. The same draws serve
         every row, so a row's score does not depend on the other rows, and
         repeated calls give identical values.
+
+        The draws come from the encoder's posterior approximation, which is
+        only as good as the training rows made it: for a row unlike them it
+        can miss the posterior, and the estimate fall short of log p(x) by
+        many nats. So a row whose ELBO per observed variable is below that of
+        99% of the training rows is estimated again, with the approximation
+        also refined for that row alone (100 Adam steps on its own ELBO) and
+        ``n_importance_samples`` draws taken from each of the two. This
+        raises the cost of those rows only, and a row's score still does not
+        depend on the others.
 
         Parameters
         ----------

@@ -14,12 +14,118 @@ import math
 
 import torch
 
+from ._latent import LOGVAR_RANGE
 from ._module import VAEModule
 
 
 def log_marginal(module: VAEModule, x, mask, eps, condition=None) -> torch.Tensor:
     """Importance-weighted (IWAE) estimate of log p(x_obs), shape (n,)."""
     log_w, _ = module.log_weights(x, mask, eps, condition)
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+def log_marginal_screen(
+    module: VAEModule, x, mask, eps, condition=None
+) -> torch.Tensor:
+    """:func:`log_marginal` and the ELBO per observed variable, shape (n, 2).
+
+    The second column is the mean log-weight over the K draws (an ELBO
+    estimate) divided by the row's number of observed variables (``inf``
+    for a row with none): the screen that decides whether a row's proposal
+    is refined (:func:`refined_log_marginal`).
+    """
+    log_w, _ = module.log_weights(x, mask, eps, condition)
+    iwae = torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+    return torch.stack([iwae, per_variable(log_w.mean(0), mask, module)], dim=-1)
+
+
+def per_variable(values: torch.Tensor, mask, module: VAEModule) -> torch.Tensor:
+    """Per-row ``values`` divided by the row's observed variables (``inf``: none)."""
+    if mask is None:
+        return values / module.n_variables
+    counts = mask.sum(-1)
+    return torch.where(
+        counts > 0, values / counts.clamp(min=1), torch.full_like(values, math.inf)
+    )
+
+
+#: Adam steps, draws per step and step size of the refined proposal
+#: (:func:`refine_proposal`).
+REFINE_STEPS = 100
+REFINE_DRAWS = 4
+REFINE_RATE = 0.3
+REFINE_FINAL_RATE = 0.003
+
+
+def refine_proposal(
+    module: VAEModule, x, mask, loc, logvar, eps, condition=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's Gaussian proposal moved to a higher ELBO, from ``(loc, logvar)``.
+
+    :data:`REFINE_STEPS` Adam steps of size :data:`REFINE_RATE` on every
+    row's own ELBO, estimated with the first :data:`REFINE_DRAWS` draws of
+    ``eps`` (the same draws at every step, so the objective is
+    deterministic). The rows' objectives are separate and Adam updates each
+    number on its own, so a row's result does not depend on the other rows.
+    Runs with gradients (also inside inference mode); returns new tensors.
+    """
+    # Inference tensors cannot take part in autograd: work on copies.
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x.clone()
+        mask = None if mask is None else mask.clone()
+        condition = None if condition is None else condition.clone()
+        draws = eps[:REFINE_DRAWS].clone()
+        if draws.dim() == 2:
+            draws = draws[:, None, :]
+        loc = loc.detach().clone().requires_grad_(True)
+        logvar = logvar.detach().clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([loc, logvar], lr=REFINE_RATE)
+        schedule = torch.optim.lr_scheduler.LinearLR(
+            optimizer, 1.0, REFINE_FINAL_RATE / REFINE_RATE, REFINE_STEPS
+        )
+        for _ in range(REFINE_STEPS):
+            z = loc + torch.exp(0.5 * logvar) * draws
+            elbo = module.log_joint(x, mask, z, condition) - _log_q(z, loc, logvar)
+            loss = -elbo.mean(0).sum()
+            loc.grad, logvar.grad = torch.autograd.grad(loss, [loc, logvar])
+            optimizer.step()
+            schedule.step()
+            with torch.no_grad():
+                logvar.clamp_(*LOGVAR_RANGE)
+    return loc.detach(), logvar.detach()
+
+
+def _log_q(z: torch.Tensor, loc: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Diagonal Gaussian log-density of ``z``, without the ``0.5 log 2 pi`` terms."""
+    return -0.5 * ((z - loc).square() * torch.exp(-logvar) + logvar).sum(-1)
+
+
+def refined_log_marginal(
+    module: VAEModule, x, mask, eps, condition=None
+) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x_obs) with a refined proposal, (n,).
+
+    The encoder's q(z | x) is only as good as the training rows made it: on
+    a row unlike them it can sit far from the posterior (the amortization
+    gap), and the importance weights then underestimate log p(x) by many
+    nats. Here each row's proposal is also refined on its own
+    (:func:`refine_proposal`), and the K draws of ``eps`` taken from each of
+    the two proposals are weighted against their equal mixture (multiple
+    importance sampling): like :func:`log_marginal`, the exponential of the
+    estimate is an unbiased estimate of p(x_obs), whatever the refinement
+    found.
+    """
+    loc0, logvar0 = module.proposal(x, mask)
+    loc1, logvar1 = refine_proposal(module, x, mask, loc0, logvar0, eps, condition)
+    if eps.dim() == 2:
+        eps = eps[:, None, :]
+
+    def log_weights(loc, logvar):
+        z = loc + torch.exp(0.5 * logvar) * eps
+        log_q = torch.logaddexp(_log_q(z, loc0, logvar0), _log_q(z, loc1, logvar1))
+        return module.log_joint(x, mask, z, condition) - (log_q - math.log(2.0))
+
+    log_w = torch.cat([log_weights(loc0, logvar0), log_weights(loc1, logvar1)])
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 

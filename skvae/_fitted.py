@@ -27,6 +27,8 @@ from ._module import VAEModule
 #: The estimates :meth:`FittedVAE.importance_map` runs, by name.
 ESTIMATES: dict[str, Callable] = {
     "log_marginal": _estimates.log_marginal,
+    "log_marginal_screen": _estimates.log_marginal_screen,
+    "refined_log_marginal": _estimates.refined_log_marginal,
     "reconstruction_log_prob": _estimates.reconstruction_log_prob,
     "feature_log_likelihood": _estimates.feature_log_likelihood,
     "impute": _estimates.impute,
@@ -39,6 +41,15 @@ def pad_rows(t: torch.Tensor | None, size: int) -> torch.Tensor | None:
     if t is None or t.shape[0] == size:
         return t
     return torch.cat([t, t.new_zeros((size - t.shape[0], *t.shape[1:]))])
+
+
+#: Rows of every block of :func:`~skvae._estimates.refined_log_marginal` (at
+#: most; fewer when the chunk budget allows fewer).
+REFINE_BLOCK_ROWS = 32
+#: Share of the training rows whose ELBO per observed variable falls below
+#: :attr:`FittedVAE.refine_below`, and the most training rows that set it.
+REFINE_QUANTILE = 0.01
+REFINE_THRESHOLD_ROWS = 2048
 
 
 @dataclass
@@ -65,6 +76,10 @@ class FittedVAE:
         Positions of the model's columns in the validated input (None: all).
     fit_dtype : numpy dtype
         Dtype of the fit input; array outputs come back in it.
+    refine_below : float or None
+        Rows whose ELBO per observed variable is below this value get a
+        refined proposal in :meth:`log_likelihood` (None: no row does); set
+        at the end of fit by :meth:`set_refine_threshold`.
     """
 
     schema: TabularSchema
@@ -76,6 +91,7 @@ class FittedVAE:
     frame: FrameSchema | None = None
     columns: np.ndarray | None = None
     fit_dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
+    refine_below: float | None = None
 
     @property
     def n_components(self) -> int:
@@ -213,6 +229,7 @@ class FittedVAE:
         generator: torch.Generator | None = None,
         finish: Callable | None = None,
         rows: np.ndarray | None = None,
+        block: int | None = None,
     ) -> np.ndarray:
         """Apply one of :data:`ESTIMATES` to the rows of validated ``X``.
 
@@ -230,8 +247,10 @@ class FittedVAE:
         ``finish(values, x, mask)`` turns a chunk's estimate (a tensor) into
         the returned values (an array), with that chunk's encoded rows at
         hand; by default they are the estimate in float64. With ``rows``
-        (indices into ``X``) only those rows are estimated. Returns the
-        values of every row estimated.
+        (indices into ``X``) only those rows are estimated; a ``condition``
+        with a row per row then has a row per index of ``rows``. ``block``
+        caps the rows of a fixed block. Returns the values of every row
+        estimated.
         """
         fn = ESTIMATES[estimate]
         K = self.n_importance_samples
@@ -241,6 +260,8 @@ class FittedVAE:
             eps = self.score_noise().to(self.device)
             extra = {} if fixed else {"generator": generator}
             size = (block_rows if fixed else rows_per_chunk)(module.row_width, K)
+            if block is not None:
+                size = min(size, block)
             for part, x, mask in self.encoded_chunks(X, size, rows):
                 eps = eps.to(x)
                 cond = condition
@@ -284,6 +305,8 @@ class FittedVAE:
         """Trailing shape of one row's estimate."""
         if estimate in ("log_marginal", "reconstruction_log_prob"):
             return ()
+        if estimate == "log_marginal_screen":
+            return (2,)
         return (self.schema.n_features,)
 
     def log_likelihood(
@@ -299,24 +322,99 @@ class FittedVAE:
         ``"reconstruction_log_prob"``. With ``class_prior`` (a conditional
         model scored without classes) the estimate is
         ``log sum_c p(c) p(x | c)`` over the classes.
+
+        With :attr:`refine_below` set, ``"log_marginal"`` is screened: rows
+        whose K-draw ELBO per observed variable falls below it (rows unlike
+        the training rows, on which the encoder's proposal can be far from
+        the posterior) are estimated again with a proposal refined for the
+        row (:func:`~skvae._estimates.refined_log_marginal`), in blocks of
+        :data:`REFINE_BLOCK_ROWS`. The screen and the refinement are per
+        row, so a row's value still does not depend on the other rows.
         """
 
-        def jacobian(values, x, mask):
-            log_p = values.double().cpu().numpy()
-            return log_p - self.schema.log_det_jacobian(x, mask)
+        def estimate_rows(condition):
+            if estimate == "log_marginal" and self.refine_below is not None:
+                return self._refined_log_marginal(X, condition)
+            return self.importance_map(X, estimate, condition, finish=self._jacobian)
 
         if class_prior is None:
-            return self.importance_map(X, estimate, condition, finish=jacobian)
+            return estimate_rows(condition)
         eye = torch.eye(len(class_prior))
         per_class = np.stack(
-            [
-                self.importance_map(X, estimate, eye[c : c + 1], finish=jacobian)
-                for c in range(len(class_prior))
-            ]
+            [estimate_rows(eye[c : c + 1]) for c in range(len(class_prior))]
         )
         log_prior = np.log(np.asarray(class_prior, dtype=np.float64))
         joint = torch.from_numpy(per_class + log_prior[:, None])
         return torch.logsumexp(joint, dim=0).numpy()
+
+    def _jacobian(self, values: torch.Tensor, x, mask) -> np.ndarray:
+        """A chunk's log-densities in the data's units (float64 array)."""
+        return values.double().cpu().numpy() - self.schema.log_det_jacobian(x, mask)
+
+    def _refined_log_marginal(self, X: np.ndarray, condition) -> np.ndarray:
+        """Screened log p(x) of validated ``X``; low rows get a refined proposal."""
+
+        def screen(values, x, mask):
+            out = values.double().cpu().numpy()
+            out[:, 0] -= self.schema.log_det_jacobian(x, mask)
+            return out
+
+        screened = self.importance_map(
+            X, "log_marginal_screen", condition, finish=screen
+        )
+        values = np.ascontiguousarray(screened[:, 0])
+        rows = np.flatnonzero(screened[:, 1] < self.refine_below)
+        if rows.size:
+            if condition is not None and condition.shape[0] > 1:
+                condition = condition[torch.from_numpy(rows)]
+            values[rows] = self.importance_map(
+                X,
+                "refined_log_marginal",
+                condition,
+                finish=self._jacobian,
+                rows=rows,
+                block=REFINE_BLOCK_ROWS,
+            )
+        return values
+
+    def set_refine_threshold(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Set :attr:`refine_below` from encoded training rows.
+
+        The :data:`REFINE_QUANTILE` quantile of the rows' ELBO per observed
+        variable, each from one draw (the first score draw), over at most
+        :data:`REFINE_THRESHOLD_ROWS` rows drawn with ``generator``.
+        """
+        n = x.shape[0]
+        if n > REFINE_THRESHOLD_ROWS:
+            pick = torch.randperm(n, generator=generator, device="cpu")
+            pick = pick[:REFINE_THRESHOLD_ROWS].to(x.device)
+            x = x[pick]
+            mask = None if mask is None else mask[pick]
+            if condition is not None and condition.shape[0] > 1:
+                condition = condition[pick]
+        eps = self.score_noise()[:1].to(x)
+        values = []
+        with self.running(x.device) as module:
+            size = rows_per_chunk(module.row_width, live=2)
+            for sl in chunks(x.shape[0], size):
+                m = None if mask is None else mask[sl]
+                c = condition
+                if c is not None and c.shape[0] > 1:
+                    c = c[sl]
+                log_w, _ = module.log_weights(x[sl], m, eps, c)
+                per_var = _estimates.per_variable(log_w[0], m, module)
+                values.append(per_var.double().cpu())
+        values = torch.cat(values).numpy()
+        values = values[np.isfinite(values)]
+        self.refine_below = (
+            float(np.quantile(values, REFINE_QUANTILE)) if values.size else None
+        )
 
     def feature_log_likelihood(self, X: np.ndarray) -> np.ndarray:
         """Per-column log p(x_j | z) of validated ``X``, original units and order."""

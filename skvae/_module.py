@@ -196,11 +196,7 @@ class VAEModule(nn.Module):
             ``log p(x_obs | z_k) + kl_weight * (log p(z_k) - log q(z_k | x))``.
         params : Tensor of shape (K, n, n_params)
         """
-        loc, logvar = self.inference(x, mask)
-        if mask is not None:
-            empty = mask.sum(-1, keepdim=True) == 0
-            loc = loc.masked_fill(empty, 0.0)
-            logvar = logvar.masked_fill(empty, 0.0)
+        loc, logvar = self.proposal(x, mask)
         if eps.dim() == 2:
             eps = eps[:, None, :]
         z, log_pz, log_qz = self.latent.importance_draws(loc, logvar, eps, condition)
@@ -209,6 +205,38 @@ class VAEModule(nn.Module):
         if kl_weight == 1.0:
             return log_px + log_pz - log_qz, params
         return log_px + kl_weight * (log_pz - log_qz), params
+
+    def proposal(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the importance proposal, each (n, n_components).
+
+        The posterior approximation q(z | x), except for rows with no observed
+        entry, whose proposal is the standard normal (their exact posterior
+        under an unconditional prior).
+        """
+        loc, logvar = self.inference(x, mask)
+        if mask is not None:
+            empty = mask.sum(-1, keepdim=True) == 0
+            loc = loc.masked_fill(empty, 0.0)
+            logvar = logvar.masked_fill(empty, 0.0)
+        return loc, logvar
+
+    def log_joint(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        z: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``log p(x_obs | z) + log p(z | y)`` of codes ``z`` (..., n, n_components).
+
+        Up to the same ``0.5 log 2 pi`` terms per component that
+        :meth:`GaussianLatent.log_prior` leaves out; shape ``z.shape[:-1]``.
+        """
+        params = self.generative(z, condition)
+        log_px = self.likelihoods.log_prob_sum(params, x, mask)
+        return log_px + self.latent.log_prior(z, condition)
 
     @torch.no_grad()
     def residual_sums(

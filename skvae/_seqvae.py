@@ -173,6 +173,8 @@ best_validation_score_
     refit = False
     variance_update = "gradient"
     _weight_average_decay = 0.99
+    #: Sequence scores have their own estimator (no refined proposals).
+    _refine_scores = False
     # An LSTM step costs many times a tabular one: smaller step budgets; a
     # few dozen sequences make one minibatch, so up to 1,000 epochs.
     _auto_steps = {"max_iter": 3_000, "n_iter_no_change": 200, "fixed": 1_000}
