@@ -49,50 +49,67 @@ def per_variable(values: torch.Tensor, mask, module: VAEModule) -> torch.Tensor:
     )
 
 
-#: Adam steps, draws per step and step size of the refined proposal
-#: (:func:`refine_proposal`).
+#: Adam steps, draws per step, first and last step size of the refined
+#: proposal (:func:`refine_proposal`), and the seed of its draws.
 REFINE_STEPS = 100
 REFINE_DRAWS = 4
 REFINE_RATE = 0.3
 REFINE_FINAL_RATE = 0.003
+REFINE_SEED = 0
+
+
+def refine_draws(n_components: int, like: torch.Tensor) -> torch.Tensor:
+    """The :data:`REFINE_DRAWS` standard-normal draws of every refinement.
+
+    Shape (REFINE_DRAWS, 1, n_components), dtype and device of ``like``;
+    from a generator of their own (seed :data:`REFINE_SEED`), so they are
+    the same for every row and call and independent of the score draws: a
+    proposal fitted to the draws that then weigh it would overstate p(x).
+    """
+    gen = torch.Generator().manual_seed(REFINE_SEED)
+    draws = torch.randn(REFINE_DRAWS, 1, n_components, generator=gen)
+    return draws.to(like)
 
 
 def refine_proposal(
-    module: VAEModule, x, mask, loc, logvar, eps, condition=None
+    module: VAEModule, x, mask, loc, logvar, condition=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's Gaussian proposal moved to a higher ELBO, from ``(loc, logvar)``.
 
-    :data:`REFINE_STEPS` Adam steps of size :data:`REFINE_RATE` on every
-    row's own ELBO, estimated with the first :data:`REFINE_DRAWS` draws of
-    ``eps`` (the same draws at every step, so the objective is
-    deterministic). The rows' objectives are separate and Adam updates each
-    number on its own, so a row's result does not depend on the other rows.
-    Runs with gradients (also inside inference mode); returns new tensors.
+    :data:`REFINE_STEPS` Adam steps, their size falling linearly from
+    :data:`REFINE_RATE` to :data:`REFINE_FINAL_RATE`, on every row's own
+    ELBO, estimated with :func:`refine_draws` (the same draws at every step,
+    so the objective is deterministic). The
+    rows' objectives are separate and Adam updates each number on its own,
+    so a row's result does not depend on the other rows. Runs with gradients
+    (also inside inference mode); returns new tensors.
     """
+    k = loc.shape[-1]
     # Inference tensors cannot take part in autograd: work on copies.
     with torch.inference_mode(False), torch.enable_grad():
         x = x.clone()
         mask = None if mask is None else mask.clone()
         condition = None if condition is None else condition.clone()
-        draws = eps[:REFINE_DRAWS].clone()
-        if draws.dim() == 2:
-            draws = draws[:, None, :]
-        loc = loc.detach().clone().requires_grad_(True)
-        logvar = logvar.detach().clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([loc, logvar], lr=REFINE_RATE)
-        schedule = torch.optim.lr_scheduler.LinearLR(
-            optimizer, 1.0, REFINE_FINAL_RATE / REFINE_RATE, REFINE_STEPS
-        )
-        for _ in range(REFINE_STEPS):
+        draws = refine_draws(k, x)
+        theta = torch.cat([loc, logvar], dim=-1).detach().clone().requires_grad_(True)
+        m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
+        b1, b2 = 0.9, 0.999
+        for step in range(1, REFINE_STEPS + 1):
+            loc, logvar = theta[..., :k], theta[..., k:]
             z = loc + torch.exp(0.5 * logvar) * draws
             elbo = module.log_joint(x, mask, z, condition) - _log_q(z, loc, logvar)
-            loss = -elbo.mean(0).sum()
-            loc.grad, logvar.grad = torch.autograd.grad(loss, [loc, logvar])
-            optimizer.step()
-            schedule.step()
+            (grad,) = torch.autograd.grad(elbo.mean(0).sum(), [theta])
             with torch.no_grad():
-                logvar.clamp_(*LOGVAR_RANGE)
-    return loc.detach(), logvar.detach()
+                # Adam, ascending; the step size falls linearly.
+                m1.lerp_(grad, 1 - b1)
+                m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                frac = (step - 1) / max(1, REFINE_STEPS - 1)
+                rate = REFINE_RATE + frac * (REFINE_FINAL_RATE - REFINE_RATE)
+                denom = (m2 / (1 - b2**step)).sqrt_().add_(1e-8)
+                theta.addcdiv_(m1, denom, value=rate / (1 - b1**step))
+                theta[..., k:].clamp_(*LOGVAR_RANGE)
+    theta = theta.detach()
+    return theta[..., :k], theta[..., k:]
 
 
 def _log_q(z: torch.Tensor, loc: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -116,7 +133,7 @@ def refined_log_marginal(
     found.
     """
     loc0, logvar0 = module.proposal(x, mask)
-    loc1, logvar1 = refine_proposal(module, x, mask, loc0, logvar0, eps, condition)
+    loc1, logvar1 = refine_proposal(module, x, mask, loc0, logvar0, condition)
     if eps.dim() == 2:
         eps = eps[:, None, :]
 

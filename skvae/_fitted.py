@@ -48,7 +48,7 @@ def pad_rows(t: torch.Tensor | None, size: int) -> torch.Tensor | None:
 REFINE_BLOCK_ROWS = 32
 #: Share of the training rows whose ELBO per observed variable falls below
 #: :attr:`FittedVAE.refine_below`, and the most training rows that set it.
-REFINE_QUANTILE = 0.01
+REFINE_QUANTILE = 0.001
 REFINE_THRESHOLD_ROWS = 2048
 
 

@@ -508,7 +508,7 @@ n_components)
         only as good as the training rows made it: for a row unlike them it
         can miss the posterior, and the estimate fall short of log p(x) by
         many nats. So a row whose ELBO per observed variable is below that of
-        99% of the training rows is estimated again, with the approximation
+        99.9% of the training rows is estimated again, with the approximation
         also refined for that row alone (100 Adam steps on its own ELBO) and
         ``n_importance_samples`` draws taken from each of the two. This
         raises the cost of those rows only, and a row's score still does not

@@ -126,10 +126,10 @@ def test_refined_proposal_finds_the_exact_density_from_a_bad_start():
     # A proposal far from both rows' posteriors: N(5, 0.01 I).
     bad = (torch.full((2, 2), 5.0), torch.full((2, 2), math.log(0.01)))
     assert np.all(_iwae(module, x, *bad, eps) < exact - 10.0)
-    refined = _estimates.refine_proposal(module, x, None, *bad, eps)
+    refined = _estimates.refine_proposal(module, x, None, *bad)
     # The posterior of a linear-Gaussian model is Gaussian: the refined
     # proposal matches it and the estimate is the exact density.
-    np.testing.assert_allclose(_iwae(module, x, *refined, eps), exact, atol=0.2)
+    np.testing.assert_allclose(_iwae(module, x, *refined, eps), exact, atol=0.3)
 
 
 def test_mixture_estimate_is_close_to_exact_on_the_linear_model():
