@@ -5,7 +5,8 @@ with their ``mask``, standard-normal draws ``eps`` and an optional decoder
 ``condition``, and reduces the module's importance log-weights
 (:meth:`~skvae._module.VAEModule.log_weights`) to one estimate per row.
 They are the only maps that :class:`~skvae._fitted.FittedVAE` runs in chunks.
-Torch only.
+:func:`refined_log_marginal` also refines each row's proposal by gradient
+steps before weighing it (for rows unlike the training rows). Torch only.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def refine_proposal(
     :data:`REFINE_STEPS` Adam steps, their size falling linearly from
     :data:`REFINE_RATE` to :data:`REFINE_FINAL_RATE`, on every row's own
     ELBO, estimated with :func:`refine_draws` (the same draws at every step,
-    so the objective is deterministic). The
-    rows' objectives are separate and Adam updates each number on its own,
-    so a row's result does not depend on the other rows. Runs with gradients
-    (also inside inference mode); returns new tensors.
+    so the objective is deterministic). The rows' objectives are separate
+    and Adam updates each number on its own, so a row's result does not
+    depend on the other rows. Runs with gradients (also inside inference
+    mode); returns new tensors. The update is written out rather than taken
+    from ``torch.optim``: one tensor, updated in place, per block of rows.
     """
     k = loc.shape[-1]
     # Inference tensors cannot take part in autograd: work on copies.

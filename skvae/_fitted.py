@@ -46,9 +46,12 @@ def pad_rows(t: torch.Tensor | None, size: int) -> torch.Tensor | None:
 #: Rows of every block of :func:`~skvae._estimates.refined_log_marginal` (at
 #: most; fewer when the chunk budget allows fewer).
 REFINE_BLOCK_ROWS = 32
-#: Share of the training rows whose ELBO per observed variable falls below
-#: :attr:`FittedVAE.refine_below`, and the most training rows that set it.
+#: :attr:`FittedVAE.refine_below` lies below the training rows' ELBO per
+#: observed variable's ``REFINE_QUANTILE`` quantile by ``REFINE_MARGIN``
+#: times that quantile's distance to their median (so that hardly a
+#: training row is refined); at most ``REFINE_THRESHOLD_ROWS`` rows set it.
 REFINE_QUANTILE = 0.001
+REFINE_MARGIN = 1.0
 REFINE_THRESHOLD_ROWS = 2048
 
 
@@ -386,9 +389,10 @@ class FittedVAE:
     ) -> None:
         """Set :attr:`refine_below` from encoded training rows.
 
-        The :data:`REFINE_QUANTILE` quantile of the rows' ELBO per observed
-        variable, each from one draw (the first score draw), over at most
-        :data:`REFINE_THRESHOLD_ROWS` rows drawn with ``generator``.
+        From the rows' ELBO per observed variable, each from one draw (the
+        first score draw), over at most :data:`REFINE_THRESHOLD_ROWS` rows
+        drawn with ``generator``: their :data:`REFINE_QUANTILE` quantile less
+        :data:`REFINE_MARGIN` times its distance to their median.
         """
         n = x.shape[0]
         if n > REFINE_THRESHOLD_ROWS:
@@ -412,9 +416,11 @@ class FittedVAE:
                 values.append(per_var.double().cpu())
         values = torch.cat(values).numpy()
         values = values[np.isfinite(values)]
-        self.refine_below = (
-            float(np.quantile(values, REFINE_QUANTILE)) if values.size else None
-        )
+        if not values.size:
+            self.refine_below = None
+            return
+        low, median = np.quantile(values, [REFINE_QUANTILE, 0.5])
+        self.refine_below = float(low - REFINE_MARGIN * (median - low))
 
     def feature_log_likelihood(self, X: np.ndarray) -> np.ndarray:
         """Per-column log p(x_j | z) of validated ``X``, original units and order."""
