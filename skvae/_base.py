@@ -579,16 +579,11 @@ class _BaseVAE(BaseEstimator):
         every row, so a row's score does not depend on the other rows, and
         repeated calls give identical values.
 
-        The draws come from the encoder's posterior approximation, which is
-        only as good as the training rows made it: for a row unlike them it
-        can miss the posterior, and the estimate fall short of log p(x) by
-        many nats. So a row whose ELBO per observed variable falls below the
-        training rows' 0.1% quantile by more than that quantile lies below
-        their median is estimated again, with the approximation also refined
-        for that row alone (100 Adam steps on its own ELBO) and
-        ``n_importance_samples`` draws taken from each of the two. Hardly a
-        training row is screened; a screened row costs roughly 40 times as
-        much, and a row's score still does not depend on the others.
+        A row far below the training rows' ELBO (per observed variable), for
+        which the encoder's approximation can miss the posterior by far, is
+        estimated again with an approximation refined for that row alone
+        (see :doc:`/user_guide/reduce`); its score still does not depend on
+        the other rows.
 
         Parameters
         ----------
