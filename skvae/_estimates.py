@@ -15,13 +15,20 @@ import math
 
 import torch
 
-from ._latent import LOGVAR_RANGE
+from ._latent import LOGVAR_RANGE, GaussianLatent
 from ._module import VAEModule
+
+log_normal = GaussianLatent.log_normal
 
 
 def log_marginal(module: VAEModule, x, mask, eps, condition=None) -> torch.Tensor:
     """Importance-weighted (IWAE) estimate of log p(x_obs), shape (n,)."""
     log_w, _ = module.log_weights(x, mask, eps, condition)
+    return log_mean_exp(log_w)
+
+
+def log_mean_exp(log_w: torch.Tensor) -> torch.Tensor:
+    """``log (1/K) sum_k exp(log_w[k])`` over the draws (dimension 0)."""
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
@@ -36,8 +43,8 @@ def log_marginal_screen(
     is refined (:func:`refined_log_marginal`).
     """
     log_w, _ = module.log_weights(x, mask, eps, condition)
-    iwae = torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
-    return torch.stack([iwae, per_variable(log_w.mean(0), mask, module)], dim=-1)
+    per_var = per_variable(log_w.mean(0), mask, module)
+    return torch.stack([log_mean_exp(log_w), per_var], dim=-1)
 
 
 def per_variable(values: torch.Tensor, mask, module: VAEModule) -> torch.Tensor:
@@ -99,7 +106,7 @@ def refine_proposal(
         for step in range(1, REFINE_STEPS + 1):
             loc, logvar = theta[..., :k], theta[..., k:]
             z = loc + torch.exp(0.5 * logvar) * draws
-            elbo = module.log_joint(x, mask, z, condition) - _log_q(z, loc, logvar)
+            elbo = module.log_joint(x, mask, z, condition) - log_normal(z, loc, logvar)
             (grad,) = torch.autograd.grad(elbo.mean(0).sum(), [theta])
             with torch.no_grad():
                 # Adam, ascending; the step size falls linearly.
@@ -112,11 +119,6 @@ def refine_proposal(
                 theta[..., k:].clamp_(*LOGVAR_RANGE)
     theta = theta.detach()
     return theta[..., :k], theta[..., k:]
-
-
-def _log_q(z: torch.Tensor, loc: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Diagonal Gaussian log-density of ``z``, without the ``0.5 log 2 pi`` terms."""
-    return -0.5 * ((z - loc).square() * torch.exp(-logvar) + logvar).sum(-1)
 
 
 def refined_log_marginal(
@@ -141,11 +143,13 @@ def refined_log_marginal(
 
     def log_weights(loc, logvar):
         z = loc + torch.exp(0.5 * logvar) * eps
-        log_q = torch.logaddexp(_log_q(z, loc0, logvar0), _log_q(z, loc1, logvar1))
+        log_q0, log_q1 = log_normal(z, loc0, logvar0), log_normal(z, loc1, logvar1)
+        log_q = torch.logaddexp(log_q0, log_q1)
         return module.log_joint(x, mask, z, condition) - (log_q - math.log(2.0))
 
-    log_w = torch.cat([log_weights(loc0, logvar0), log_weights(loc1, logvar1)])
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+    return log_mean_exp(
+        torch.cat([log_weights(loc0, logvar0), log_weights(loc1, logvar1)])
+    )
 
 
 def reconstruction_log_prob(

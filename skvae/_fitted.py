@@ -48,8 +48,8 @@ def pad_rows(t: torch.Tensor | None, size: int) -> torch.Tensor | None:
 REFINE_BLOCK_ROWS = 32
 #: :attr:`FittedVAE.refine_below` lies below the training rows' ELBO per
 #: observed variable's ``REFINE_QUANTILE`` quantile by ``REFINE_MARGIN``
-#: times that quantile's distance to their median (so that hardly a
-#: training row is refined); at most ``REFINE_THRESHOLD_ROWS`` rows set it.
+#: times that quantile's distance to their median (below the training rows'
+#: own spread); at most ``REFINE_THRESHOLD_ROWS`` rows set it.
 REFINE_QUANTILE = 0.001
 REFINE_MARGIN = 1.0
 REFINE_THRESHOLD_ROWS = 2048

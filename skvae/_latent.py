@@ -144,8 +144,14 @@ class GaussianLatent(nn.Module):
         prior = self.prior(condition)
         if prior is None:
             return -0.5 * z.square().sum(-1)
-        p_loc, p_logvar = prior
-        return -0.5 * ((z - p_loc).square() * torch.exp(-p_logvar) + p_logvar).sum(-1)
+        return self.log_normal(z, *prior)
+
+    @staticmethod
+    def log_normal(
+        z: torch.Tensor, loc: torch.Tensor, logvar: torch.Tensor
+    ) -> torch.Tensor:
+        """Diagonal Gaussian ``log N(z; loc, exp(logvar))``, same constants left out."""
+        return -0.5 * ((z - loc).square() * torch.exp(-logvar) + logvar).sum(-1)
 
     @staticmethod
     def log_posterior(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

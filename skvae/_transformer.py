@@ -511,9 +511,9 @@ n_components)
         training rows' 0.1% quantile by more than that quantile lies below
         their median is estimated again, with the approximation also refined
         for that row alone (100 Adam steps on its own ELBO) and
-        ``n_importance_samples`` draws taken from each of the two. Hardly a
-        training row is screened; a screened row costs roughly 40 times as
-        much, and a row's score still does not depend on the others.
+        ``n_importance_samples`` draws taken from each of the two. Only the
+        screened rows cost more, and a row's score still does not depend on
+        the others.
 
         For a conditional model, ``y=None`` gives the marginal
         log p(x) = log sum_c p(c) p(x | c), with p(c) = ``class_prior_`` (at
