@@ -4,9 +4,11 @@
 each column is represented: numeric columns pass through as floats (their
 decimal precision, and the range of integer columns, are recorded), while
 categorical, object, string and bool columns become integer codes into the
-categories seen in fit. It converts later DataFrames to that float matrix
-(NaN, None and ``pd.NA`` are missing) and turns decoded matrices back into
-DataFrames with the original columns, dtypes and categories.
+categories seen in fit (as do integer columns of few values in a large
+table, where the numeric columns default to the quantile kind). It converts
+later DataFrames to that float matrix (NaN, None and ``pd.NA`` are missing)
+and turns decoded matrices back into DataFrames with the original columns,
+dtypes and categories.
 
 pandas is imported lazily: this module is only used when X is a DataFrame.
 """
@@ -30,6 +32,11 @@ FRAME_KINDS = (
 #: Numeric outputs are rounded to the fit precision when it is at most this
 #: many decimals (otherwise they are left as computed).
 MAX_DECIMALS = 6
+#: Where numeric columns default to the quantile kind, an integer column with
+#: at least two and at most this many distinct values, in a table of at least
+#: :data:`AUTO_CATEGORICAL_ROWS` observed rows, is categorical instead.
+AUTO_CATEGORICAL_LEVELS = 64
+AUTO_CATEGORICAL_ROWS = 2000
 
 
 def is_pandas_frame(X) -> bool:
@@ -60,6 +67,11 @@ class FrameColumn:
         value seen in fit; outputs are rounded to it. None: not rounded.
     bounds : tuple of float or None
         Integer column: observed (min, max); outputs are clipped to it.
+    unseen : bool
+        A numeric column modelled as categorical by ``"auto"``: the model has
+        one category more than ``categories``, never observed in fit, and
+        every value not seen in fit takes it (a low likelihood, not an
+        error); a draw of it decodes to the largest value seen in fit.
     """
 
     name: object
@@ -68,6 +80,7 @@ class FrameColumn:
     categories: object = None
     decimals: int | None = None
     bounds: tuple[float, float] | None = None
+    unseen: bool = False
 
     @property
     def coded(self) -> bool:
@@ -151,7 +164,7 @@ class FrameSchema:
             if col.kind != "auto":
                 kinds[j] = col.kind
             if col.kind == "categorical":
-                n_categories[j] = len(col.categories)
+                n_categories[j] = len(col.categories) + int(col.unseen)
         return kinds, n_categories
 
     # ------------------------------------------------------------------ to numbers
@@ -299,6 +312,9 @@ def _fit_column(
     elif requested == "categorical":
         categories = pd.Index(np.sort(pd.unique(observed.to_numpy())))
         kind = "categorical"
+    elif _levels_column(pd, series, observed, requested, numeric, extra):
+        categories = pd.Index(np.sort(pd.unique(observed.to_numpy())))
+        return FrameColumn(name, dtype, "categorical", categories, unseen=True)
     else:
         return _fit_numeric(pd, series, name, requested, numeric, bounds)
     if kind == "auto":
@@ -311,6 +327,26 @@ def _fit_column(
     if kind == "bernoulli" and len(categories) == 1:
         kind = "categorical"  # one label: a Bernoulli code would be ambiguous
     return FrameColumn(name, dtype, kind, categories=categories)
+
+
+def _levels_column(pd, series, observed, requested: str, numeric: str, extra) -> bool:
+    """Whether ``"auto"`` makes this numeric column categorical.
+
+    Where numeric columns default to the quantile kind: an integer column
+    with few distinct values (:data:`AUTO_CATEGORICAL_LEVELS`) observed in
+    many rows (:data:`AUTO_CATEGORICAL_ROWS`), when ``series`` is all the
+    data (not a sample of larger data, whose other values are unknown).
+    Each value then has its own probability, so values that go together
+    across columns (one value of a column per value of another) are kept
+    together, which a smooth map of the latent code misses.
+    """
+    if requested != "auto" or numeric != "quantile" or extra is not None:
+        return False
+    if not pd.api.types.is_integer_dtype(series.dtype):
+        return False
+    if len(observed) < AUTO_CATEGORICAL_ROWS:
+        return False
+    return 2 <= observed.nunique() <= AUTO_CATEGORICAL_LEVELS
 
 
 def _observed_categories(pd, series, observed, labels=None):
@@ -384,7 +420,20 @@ def _numbers(pd, series, name) -> np.ndarray:
 
 
 def _codes(series, col: FrameColumn, handle_unknown: str) -> np.ndarray:
-    """Codes into ``col.categories`` (NaN where missing or unknown)."""
+    """Codes into ``col.categories`` (NaN where missing or unknown).
+
+    In an ``unseen`` column, a value not seen in fit takes the extra code
+    ``len(col.categories)`` whatever ``handle_unknown`` says.
+    """
+    if col.unseen:
+        import pandas as pd
+
+        values = _numbers(pd, series, col.name)
+        codes = col.categories.get_indexer(values).astype(np.float64)
+        missing = np.isnan(values)
+        codes[(codes < 0) & ~missing] = len(col.categories)
+        codes[missing] = np.nan
+        return codes
     codes = col.categories.get_indexer(series).astype(np.float64)
     missing = series.isna().to_numpy()
     unknown = (codes < 0) & ~missing

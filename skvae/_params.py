@@ -226,7 +226,10 @@ default={default}
     for the encoder) and bool and two-valued label columns Bernoulli.
     ``VAETransformer`` gives the numeric columns of a DataFrame the
     ``"quantile"`` kind instead, so that its samples keep each column's
-    values, ties and range. ``"bernoulli"`` also accepts values in [0, 1] (the
+    values, ties and range; there an integer column with 2 to 64 distinct
+    values in at least 2,000 rows is categorical over its values (which
+    keeps values that go together across columns together), and a value
+    not seen in fit gets a low likelihood, not an error. ``"bernoulli"`` also accepts values in [0, 1] (the
     term is then the binary cross-entropy). ``"quantile"`` models a Gaussian
     on each column's normal scores, through a monotone map of up to 1,000 of
     its quantiles, and decodes back through them: outputs stay within the fit
