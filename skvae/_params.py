@@ -229,8 +229,9 @@ default={default}
     values, ties and range; there an integer column with 2 to 64 distinct
     values in at least 2,000 rows is categorical over its values (which
     keeps values that go together across columns together), and a value
-    not seen in fit gets a low likelihood, not an error. ``"bernoulli"`` also accepts values in [0, 1] (the
-    term is then the binary cross-entropy). ``"quantile"`` models a Gaussian
+    not seen in fit gets a low likelihood, not an error. ``"bernoulli"``
+    also accepts values in [0, 1] (the term is then the binary
+    cross-entropy). ``"quantile"`` models a Gaussian
     on each column's normal scores, through a monotone map of up to 1,000 of
     its quantiles, and decodes back through them: outputs stay within the fit
     range and values shared by many rows stay shared. A single kind applies to
@@ -241,7 +242,9 @@ default={default}
     DataFrame, decoded outputs keep its columns, dtypes and categories.""",
     "handle_unknown": """{{"error", "missing"}}, default={default}
     What a category not seen in fit does: raise a ``ValueError``, or count as
-    a missing entry.""",
+    a missing entry. Not used by integer columns that ``likelihood="auto"``
+    made categorical: a value not seen in fit is scored as one more category
+    the model never observed.""",
     "standardize": """bool or "auto", default={default}
     Whether the Gaussian columns are centered and scaled to unit variance
     inside the model; outputs and log-likelihoods are in the original units

@@ -73,7 +73,8 @@ def test_fitted_kinds_and_outputs_keep_the_columns_values():
     # One category more than the values seen: the one unseen values take.
     assert vae.schema_.n_categories == (N_MONTHS + 1, N_MONTHS + 1)
     out = vae.sample(500, random_state=0)
-    assert out["month"].dtype == np.int64 and out["count"].dtype == np.int64
+    assert out["month"].dtype == np.int64
+    assert out["count"].dtype == np.int64
     assert set(out["month"]) <= set(frame["month"])
     assert set(out["count"]) <= set(frame["count"])
 
@@ -113,7 +114,8 @@ def test_unseen_values_score_low_and_refuse_nothing(paired_fit, tmp_path):
     assert (scores[:3] < seen[:3] - 5).all()
     assert scores[3] == seen[3]
     codes = vae.transform(odd)
-    assert codes.shape == (4, vae.n_components) and np.isfinite(codes).all()
+    assert codes.shape == (4, vae.n_components)
+    assert np.isfinite(codes).all()
     # A missing entry is missing, not unseen.
     holes = rows.astype({"month": "Int64"})
     holes.loc[0, "month"] = pd.NA
