@@ -108,8 +108,11 @@ class FrameSchema:
 
     @property
     def mixed(self) -> bool:
-        """Whether any column is not numeric (an ndarray would lose its type)."""
-        return any(col.coded for col in self.columns)
+        """Whether any column is not numeric (an ndarray would lose its type).
+
+        An integer column modelled as categorical (``unseen``) holds numbers.
+        """
+        return any(col.coded and not col.unseen for col in self.columns)
 
     # ------------------------------------------------------------------ fit
     @classmethod

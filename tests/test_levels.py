@@ -72,6 +72,8 @@ def test_fitted_kinds_and_outputs_keep_the_columns_values():
     assert list(vae.column_likelihoods_) == ["categorical", "categorical", "quantile"]
     # One category more than the values seen: the one unseen values take.
     assert vae.schema_.n_categories == (N_MONTHS + 1, N_MONTHS + 1)
+    # The columns still hold numbers: the frame is not a mixed one.
+    assert not vae._fitted.frame.mixed
     out = vae.sample(500, random_state=0)
     assert out["month"].dtype == np.int64
     assert out["count"].dtype == np.int64
