@@ -501,6 +501,7 @@ class _BaseVAE(BaseEstimator):
         self.best_loss_ = result.best_loss
         self.validation_scores_ = result.validation_scores
         self.best_validation_score_ = result.best_validation_score
+        self.training_plan_ = _params.resolved_plan(plan, self.get_params(deep=False))
         self._summarize_latent(x, mask, condition, incremental=incremental, plan=plan)
         if incremental:
             return

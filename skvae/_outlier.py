@@ -72,9 +72,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     offset_ : float
         Threshold on :meth:`score_samples`: ``decision_function`` is
         ``score_samples(X) - offset_``.
-    module_, schema_, column_likelihoods_, n_iter_, loss_curve_, best_loss_, \
-validation_scores_, kl_per_component_, n_active_components_, n_features_in_, \
-feature_names_in_
+    module_, schema_, column_likelihoods_, n_iter_, training_plan_, \
+loss_curve_, best_loss_, validation_scores_, kl_per_component_, \
+n_active_components_, n_features_in_, feature_names_in_
         As in :class:`~skvae.VAETransformer`.
 
     See Also

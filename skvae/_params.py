@@ -176,6 +176,27 @@ def early_stopping(value, scheme: str | None, n_held_out: int) -> bool:
     return scheme is not None and n_held_out >= AUTO_MIN_HELD_OUT[scheme]
 
 
+def resolved_plan(plan, params: dict) -> dict:
+    """The training settings a fit used, under the estimator's parameter names.
+
+    ``"auto"`` values resolved for the data (the ``training_plan_``
+    attribute). Only settings the estimator has a parameter for are listed;
+    ``max_iter``, ``n_iter_no_change`` and ``kl_warmup`` are in epochs.
+    """
+    settings = {
+        "max_iter": int(plan.max_iter),
+        "n_iter_no_change": int(plan.n_iter_no_change),
+        "batch_size": int(plan.batch_size),
+        "learning_rate": float(plan.learning_rate),
+        "kl_warmup": int(plan.kl_warmup),
+        "n_train_samples": int(plan.n_samples),
+        "early_stopping": plan.validation is not None,
+        "variance_update": "closed_form" if plan.variance_step else "gradient",
+        "refit": bool(plan.refit),
+    }
+    return {name: value for name, value in settings.items() if name in params}
+
+
 def hidden_sizes(value) -> tuple[int, ...]:
     """``hidden_layer_sizes`` as a tuple of positive ints.
 

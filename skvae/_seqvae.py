@@ -112,7 +112,7 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
         Time steps per model step (series; 1 for text).
     vocabulary_ : list of str
         The tokens of the model, in id order (text; empty for series).
-    n_iter_, loss_curve_, best_loss_, validation_scores_, \
+    n_iter_, training_plan_, loss_curve_, best_loss_, validation_scores_, \
 best_validation_score_
         Training history, as in :class:`VAETransformer` (nats per sequence).
     kl_per_component_ : ndarray of shape (n_components,)

@@ -63,6 +63,13 @@ class VAETransformer(
         (see ``likelihood``).
     n_iter_ : int
         Number of epochs run.
+    training_plan_ : dict
+        The training settings of the last ``fit`` (or ``partial_fit``) call,
+        with every ``"auto"`` resolved for the data: ``max_iter``,
+        ``n_iter_no_change`` and ``kl_warmup`` in epochs, ``batch_size``,
+        ``learning_rate``, ``n_train_samples``, ``early_stopping`` (whether
+        data were held out), ``variance_update`` and ``refit``, each under
+        the name of the parameter that sets it.
     loss_curve_ : list of float
         Training loss (negative ELBO per row, in the model's units) per epoch.
     best_loss_ : float

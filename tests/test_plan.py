@@ -9,7 +9,7 @@ from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer, load, save
 from skvae._params import AUTO_EPOCHS, AUTO_STEPS, budget, epochs
 
 
@@ -107,6 +107,46 @@ def test_tiny_tables_train_a_fixed_budget_without_validation(fitted):
         assert vae._plan(14).validation == "rows"
     finally:
         vae.set_params(early_stopping="auto")
+
+
+def test_training_plan_attribute_shows_what_auto_chose(fitted, tmp_path):
+    """``training_plan_``: the resolved settings, under the parameter names."""
+    iris = datasets.load_iris().data
+    vae = VAETransformer(random_state=0, max_iter=3).fit(iris)
+    plan = vae.training_plan_
+    assert set(plan) == {
+        "max_iter",
+        "n_iter_no_change",
+        "batch_size",
+        "learning_rate",
+        "kl_warmup",
+        "n_train_samples",
+        "early_stopping",
+        "variance_update",
+        "refit",
+    }
+    # The same plan the fit ran, "auto" resolved for 150 rows.
+    expected = vae._plan(150)
+    assert plan["max_iter"] == 3
+    assert plan["batch_size"] == expected.batch_size
+    assert plan["n_iter_no_change"] == expected.n_iter_no_change
+    assert plan["learning_rate"] == expected.learning_rate
+    assert plan["early_stopping"] is (vae.validation_scores_ is not None)
+    assert plan["variance_update"] == "closed_form"
+    # Explicit values pass through; the imputer's differ where its rules do.
+    vae = VAETransformer(
+        random_state=0, max_iter=2, batch_size=32, learning_rate=0.01
+    ).fit(iris)
+    assert vae.training_plan_["batch_size"] == 32
+    assert vae.training_plan_["learning_rate"] == 0.01
+    imputer = fitted[VAEImputer]
+    assert imputer.training_plan_["n_train_samples"] == 20
+    assert imputer.training_plan_["refit"] is True
+    assert fitted[VAEOutlierDetector].training_plan_["early_stopping"] is False
+    save(imputer, tmp_path / "imputer.safetensors")
+    assert load(tmp_path / "imputer.safetensors").training_plan_ == (
+        imputer.training_plan_
+    )
 
 
 def test_imputer_holds_out_entries_and_detector_never_holds_out(fitted):
