@@ -122,6 +122,10 @@ class VQVAETransformer(
         (``n_embeddings`` at most).
     n_iter_ : int
         Number of autoencoder epochs run.
+    training_plan_ : dict
+        The autoencoder's training settings, as in
+        :class:`~skvae.VAETransformer` (those this estimator has a parameter
+        for).
     loss_curve_ : list of float
         Training loss per epoch: negative reconstruction log-likelihood per
         row plus the commitment term, plus ``n_latents * log(n_embeddings)``

@@ -9,7 +9,14 @@ from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from skvae import VAEImputer, VAEOutlierDetector, VAETransformer, load, save
+from skvae import (
+    VAEImputer,
+    VAEOutlierDetector,
+    VAETransformer,
+    VQVAETransformer,
+    load,
+    save,
+)
 from skvae._params import AUTO_EPOCHS, AUTO_STEPS, budget, epochs
 
 
@@ -143,6 +150,16 @@ def test_training_plan_attribute_shows_what_auto_chose(fitted, tmp_path):
     assert imputer.training_plan_["n_train_samples"] == 20
     assert imputer.training_plan_["refit"] is True
     assert fitted[VAEOutlierDetector].training_plan_["early_stopping"] is False
+    # Only the settings an estimator has a parameter for.
+    vq = VQVAETransformer(random_state=0, max_iter=2).fit(iris)
+    assert set(vq.training_plan_) == {
+        "max_iter",
+        "n_iter_no_change",
+        "batch_size",
+        "learning_rate",
+        "early_stopping",
+        "variance_update",
+    }
     save(imputer, tmp_path / "imputer.safetensors")
     assert load(tmp_path / "imputer.safetensors").training_plan_ == (
         imputer.training_plan_
