@@ -312,12 +312,14 @@ def _fit_column(
             )
         categories = _observed_categories(pd, series, observed, labels)
         kind = requested if requested in ("bernoulli", "categorical") else "auto"
-    elif requested == "categorical":
+    elif requested == "categorical" or _levels_column(
+        pd, series, observed, requested, numeric, extra
+    ):
+        # A numeric column's values as categories; "auto" adds one for
+        # values not seen in fit.
         categories = pd.Index(np.sort(pd.unique(observed.to_numpy())))
-        kind = "categorical"
-    elif _levels_column(pd, series, observed, requested, numeric, extra):
-        categories = pd.Index(np.sort(pd.unique(observed.to_numpy())))
-        return FrameColumn(name, dtype, "categorical", categories, unseen=True)
+        unseen = requested != "categorical"
+        return FrameColumn(name, dtype, "categorical", categories, unseen=unseen)
     else:
         return _fit_numeric(pd, series, name, requested, numeric, bounds)
     if kind == "auto":

@@ -1,5 +1,7 @@
 """Integer DataFrame columns of few values in large tables: categorical by "auto"."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,6 +64,10 @@ def test_auto_rule_reads_dtype_values_and_rows():
     assert _kinds(short)[0] == ("quantile", False)
     assert _kinds(frame, likelihood={"month": "quantile"})[0] == ("quantile", False)
     assert _kinds(frame, numeric="auto")[0] == ("auto", False)
+    seen = SimpleNamespace(
+        labels={}, low=frame.min().to_numpy(float), high=frame.max().to_numpy(float)
+    )
+    assert _kinds(frame, seen=seen)[:2] == [("quantile", False)] * 2
     imputer = VAEImputer(2, max_iter=1, hidden_layer_sizes=(8,)).fit(frame)
     assert imputer.column_likelihoods_[0] == "gaussian"
 
