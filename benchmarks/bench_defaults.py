@@ -352,8 +352,9 @@ def call_skvae(func: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
     record : dict
         ``seconds``, ``error`` (``"Type: message"`` or None), ``traceback``,
         ``warnings`` (list of ``{"category", "message"}``) and the model's
-        attributes, with what ``"auto"`` chose: ``training_plan`` and the
-        count of each kind in ``column_likelihoods``.
+        attributes, with what ``"auto"`` chose: ``training_plan``,
+        ``gaussian_variance`` and the count of each kind in
+        ``column_likelihoods``.
     """
     record: dict[str, Any] = {"error": None, "traceback": None}
     result = None
@@ -374,6 +375,7 @@ def call_skvae(func: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
         record[attr] = None if value is None else int(value)
     # What "auto" chose: the training plan and the column kinds (counted).
     record["training_plan"] = getattr(model, "training_plan_", None)
+    record["gaussian_variance"] = getattr(model, "gaussian_variance_", None)
     kinds = getattr(model, "column_likelihoods_", None)
     record["column_likelihoods"] = (
         None if kinds is None else dict(Counter(str(k) for k in kinds))

@@ -28,6 +28,8 @@ from ._frame import FrameSchema, is_pandas_frame
 from ._images import resolve_image_shape
 from ._likelihoods import make_likelihoods
 from ._module import build_module
+from ._staged import MAX_EPOCHS as MAX_STAGED_EPOCHS
+from ._staged import fit_decoded_variance
 from ._training import (
     TrainData,
     TrainPlan,
@@ -203,6 +205,10 @@ class _BaseVAE(BaseEstimator):
             x, mask = schema.encode(X_model, device)
             n_conditions = 0 if condition is None else condition.shape[1]
             has_missing = mask is not None
+            self.gaussian_variance_ = self._resolve_variance(schema, stream=False)
+            if incremental and self.gaussian_variance_ == "staged":
+                self.gaussian_variance_ = "feature"  # no stage after one pass
+            self._staged_done = False
             self._start(schema, X, frame, columns, has_missing, n_conditions, seeds)
         else:
             x, mask = self._fitted.schema.encode(X_model, device)
@@ -214,6 +220,8 @@ class _BaseVAE(BaseEstimator):
         module.to(device)
         try:
             result = train(module, data, plan, resume=resume)
+            if not incremental and self.gaussian_variance_ == "staged":
+                self._fit_staged_variance(data, plan)
             self._record(
                 result, x, mask, incremental=incremental, plan=plan, condition=condition
             )
@@ -287,6 +295,8 @@ class _BaseVAE(BaseEstimator):
 
         x, mask = schema.encode(_model_columns(sample, columns), device)
         has_missing = bool(_model_columns(facts.any_missing[None], columns).any())
+        self.gaussian_variance_ = self._resolve_variance(schema, stream=True)
+        self._staged_done = False
         self._start(schema, sample, frame, columns, has_missing, 0, seeds)
         plan = self._plan(summary.n_train, held_out=early)
         validation = None
@@ -343,8 +353,78 @@ class _BaseVAE(BaseEstimator):
             X, likelihood, names, n_categories, standardize=self.standardize
         )
 
+    def _resolve_variance(self, schema: TabularSchema, *, stream: bool) -> str:
+        """``gaussian_variance`` with ``"auto"`` resolved for ``schema``.
+
+        ``"auto"``: ``"staged"`` for an image-like matrix (see
+        :func:`~skvae._data.shares_one_unit`) with the MLP architecture,
+        fitted in memory; ``"feature"`` otherwise.
+        """
+        value = self.gaussian_variance
+        if value == "staged":
+            if self.architecture != "mlp":
+                raise ValueError(
+                    "gaussian_variance='staged' fits a variance output of the MLP "
+                    "decoder; with architecture='conv' use 'feature' or 'decoder'."
+                )
+            if stream:
+                raise ValueError(
+                    "gaussian_variance='staged' fits the decoded variances on the "
+                    "training rows in memory; a Dask collection is streamed. Use "
+                    "'feature' or 'decoder', or fit on an in-memory array."
+                )
+        if value != "auto":
+            return value
+        staged = (
+            schema.image_like
+            and schema.block_sizes[0] > 0
+            and self.architecture == "mlp"
+            and not stream
+        )
+        return "staged" if staged else "feature"
+
+    def _staged_floor(self, schema: TabularSchema) -> torch.Tensor:
+        """Floor of the staged variances per Gaussian column, in model units.
+
+        Image-like matrices: :data:`~skvae._params.AUTO_PIXEL_VARIANCE_FLOOR`
+        of their squared overall range, in each column's units; otherwise
+        ``min_variance``.
+        """
+        if schema.value_range is None:
+            return torch.full((schema.block_sizes[0],), float(self.min_variance))
+        share = _params.AUTO_PIXEL_VARIANCE_FLOOR
+        floor = share * (schema.value_range / np.asarray(schema.scale)) ** 2
+        return torch.as_tensor(floor, dtype=torch.float32)
+
+    def _fit_staged_variance(self, data, plan) -> None:
+        """Second stage of ``gaussian_variance="staged"``: decoded variances."""
+        fit_decoded_variance(
+            self.module_,
+            data.x,
+            data.mask,
+            data.condition,
+            floor=self._staged_floor(self._fitted.schema).to(data.x.device),
+            batch_size=plan.batch_size,
+            learning_rate=plan.learning_rate,
+            seed=(plan.seed + 1) % 2**63,
+            max_epochs=min(MAX_STAGED_EPOCHS, plan.max_iter),
+        )
+        self._staged_done = True
+
     def _build_module(self, schema, has_missing: bool, n_conditions: int, seed: int):
-        """The initialised torch module for ``schema`` (on the CPU)."""
+        """The initialised torch module for ``schema`` (on the CPU).
+
+        Its Gaussian variances are those of ``gaussian_variance_`` (the
+        resolved value): a staged module is built with shared variances,
+        before its stage, unless the stage has run (a saved model).
+        """
+        variance = self.__dict__.get("gaussian_variance_", self.gaussian_variance)
+        floor = None
+        if variance == "staged":
+            if getattr(self, "_staged_done", False):
+                variance, floor = "decoder", self._staged_floor(schema)
+            else:
+                variance = "feature"
         image_shape = None
         if self.architecture == "conv":
             image_shape = self._image_shape(schema)
@@ -355,7 +435,8 @@ class _BaseVAE(BaseEstimator):
                 schema.block_sizes,
                 schema.n_categories,
                 min_variance=self.min_variance,
-                gaussian_variance=self.gaussian_variance,
+                gaussian_variance=variance,
+                gaussian_floor=floor,
             ),
             self.n_components,
             _params.hidden_sizes(self.hidden_layer_sizes),

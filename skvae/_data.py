@@ -273,6 +273,9 @@ class TabularSchema:
     #: per column), and whether they look like one (:func:`shares_one_unit`).
     common_scale = False
     image_like = False
+    #: Overall range (maximum minus minimum) of the Gaussian columns, in
+    #: data units, when they look like one unit (None otherwise).
+    value_range = None
 
     def __init__(
         self,
@@ -399,13 +402,15 @@ class TabularSchema:
         # All columns Gaussian (as in most tables): X itself, not a copy.
         model = X if cols.size == X.shape[1] else X[:, cols]
         unit = bool(plain.all()) and shares_one_unit(model, stats, cols)
-        width = 1.0
+        width = value_range = 1.0
+        if unit:
+            value_range = np.nanmax(stats.max[cols]) - np.nanmin(stats.min[cols])
+            if not value_range > np.max(tiny):
+                value_range = 1.0  # constant within rounding: nothing to divide
         if standardize == "auto":
             standardize = not unit
             if unit:
-                width = np.nanmax(stats.max[cols]) - np.nanmin(stats.min[cols])
-                if not width > np.max(tiny[cols]):
-                    width = 1.0  # constant within rounding: nothing to divide
+                width = value_range
         if not standardize:
             gauss_fill = mean / width
             mean, scale = np.zeros_like(mean), np.full_like(mean, width)
@@ -428,6 +433,7 @@ class TabularSchema:
         schema = cls(kinds, mean, scale, fill, sizes, quantile_maps)
         schema.common_scale = not standardize
         schema.image_like = unit
+        schema.value_range = float(value_range) if unit else None
         return schema
 
     @property

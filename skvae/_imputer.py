@@ -86,8 +86,8 @@ class VAEImputer(TransformerMixin, _BaseVAE):
     indicator_ : MissingIndicator or None
         The fitted indicator when ``add_indicator=True``.
     module_, schema_, column_likelihoods_, n_iter_, training_plan_, \
-loss_curve_, best_loss_, kl_per_component_, n_active_components_, \
-n_features_in_, feature_names_in_
+gaussian_variance_, loss_curve_, best_loss_, kl_per_component_, \
+n_active_components_, n_features_in_, feature_names_in_
         As in :class:`~skvae.VAETransformer`; the model covers the features
         that had at least one observed value at fit time (the others have
         None in ``column_likelihoods_``). ``loss_curve_`` is

@@ -94,12 +94,19 @@ class GaussianLikelihood(Likelihood):
         Where the variance comes from (see above). With ``"decoder"`` the block
         consumes ``2 * n_columns`` decoder outputs: the means, then the raw
         variances.
+    floor : Tensor of shape (n_columns,), optional
+        A floor per column instead of ``min_variance`` (which still fixes
+        where the softplus starts).
     """
 
     kind = "gaussian"
 
     def __init__(
-        self, n_columns: int, min_variance: float = 1e-3, variance: str = "feature"
+        self,
+        n_columns: int,
+        min_variance: float = 1e-3,
+        variance: str = "feature",
+        floor: torch.Tensor | None = None,
     ) -> None:
         super().__init__(n_columns)
         if variance not in ("feature", "decoder"):
@@ -111,6 +118,14 @@ class GaussianLikelihood(Likelihood):
         # softplus(raw + shift) starts at unit variance when raw is near 0 (the
         # data are standardized); the shift is a constant, not a parameter.
         self._shift = math.log(math.expm1(max(1.0 - self.min_variance, 1e-6)))
+        # Rebuilt from the fitted schema, so not part of the saved weights; a
+        # copy restores it after ``to_empty`` (see :meth:`reset_parameters`).
+        self._floor = (
+            torch.full((n_columns,), self.min_variance)
+            if floor is None
+            else torch.as_tensor(floor, dtype=torch.float32).reshape(n_columns).clone()
+        )
+        self.register_buffer("floor", self._floor.clone(), persistent=False)
         if self.decoded:
             self.register_parameter("raw_variance", None)
         else:
@@ -123,6 +138,8 @@ class GaussianLikelihood(Likelihood):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Start at unit variance (the data are standardized)."""
+        with torch.no_grad():
+            self.floor.copy_(self._floor)
         if not self.decoded:
             with torch.no_grad():
                 self.raw_variance.zero_()
@@ -133,7 +150,7 @@ class GaussianLikelihood(Likelihood):
             loc, raw = params[..., : self.n_columns], params[..., self.n_columns :]
         else:
             loc, raw = params, self.raw_variance
-        return loc, F.softplus(raw + self._shift) + self.min_variance
+        return loc, F.softplus(raw + self._shift) + self.floor
 
     def variance(self, params: torch.Tensor | None = None) -> torch.Tensor:
         """Variances: per column, or per row and column when decoded."""
@@ -141,7 +158,7 @@ class GaussianLikelihood(Likelihood):
             if params is None:
                 raise ValueError("a decoded variance needs the decoder outputs.")
             return self._split(params)[1]
-        return F.softplus(self.raw_variance + self._shift) + self.min_variance
+        return F.softplus(self.raw_variance + self._shift) + self.floor
 
     @torch.no_grad()
     def set_variance(self, variance: torch.Tensor) -> None:
@@ -152,7 +169,7 @@ class GaussianLikelihood(Likelihood):
         """
         if self.decoded:
             raise ValueError("a decoded variance has no shared value to set.")
-        excess = (variance - self.min_variance).clamp_min(1e-12)
+        excess = (variance - self.floor).clamp_min(1e-12)
         # softplus^{-1}(v) = v + log(1 - exp(-v)), stable for large and small v.
         raw = excess + torch.log(-torch.expm1(-excess))
         self.raw_variance.copy_(raw.to(self.raw_variance) - self._shift)
@@ -315,18 +332,25 @@ def make_likelihoods(
     *,
     min_variance: float,
     gaussian_variance: str,
+    gaussian_floor: torch.Tensor | None = None,
 ) -> LikelihoodSet:
     """The likelihood blocks of a table: Gaussian, Bernoulli, categorical.
 
     ``block_sizes`` holds the number of columns of each kind, in that order
     (empty kinds get no block); ``n_categories`` the category counts of the
-    categorical columns.
+    categorical columns; ``gaussian_floor`` an optional variance floor per
+    Gaussian column (see :class:`GaussianLikelihood`).
     """
     n_gaussian, n_bernoulli, n_categorical = block_sizes
     blocks: list[Likelihood] = []
     if n_gaussian:
         blocks.append(
-            GaussianLikelihood(n_gaussian, min_variance, variance=gaussian_variance)
+            GaussianLikelihood(
+                n_gaussian,
+                min_variance,
+                variance=gaussian_variance,
+                floor=gaussian_floor,
+            )
         )
     if n_bernoulli:
         blocks.append(BernoulliLikelihood(n_bernoulli))

@@ -73,8 +73,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         Threshold on :meth:`score_samples`: ``decision_function`` is
         ``score_samples(X) - offset_``.
     module_, schema_, column_likelihoods_, n_iter_, training_plan_, \
-loss_curve_, best_loss_, validation_scores_, kl_per_component_, \
-n_active_components_, n_features_in_, feature_names_in_
+gaussian_variance_, loss_curve_, best_loss_, validation_scores_, \
+kl_per_component_, n_active_components_, n_features_in_, feature_names_in_
         As in :class:`~skvae.VAETransformer`.
 
     See Also

@@ -58,6 +58,10 @@ AUTO_MIN_HELD_OUT = {"rows": 10, "entries": 20}
 #: dominate the mean, end training early and inflate every variance.
 VALIDATION_TRIM = 0.01
 
+#: ``gaussian_variance="staged"`` on an image-like matrix: floor of the
+#: decoded variances, as a share of the squared overall range of the pixels.
+AUTO_PIXEL_VARIANCE_FLOOR = 1e-5
+
 SHARED_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "architecture": [StrOptions({"mlp", "conv"})],
@@ -87,7 +91,7 @@ SHARED_CONSTRAINTS: dict = {
     "refit": ["boolean", StrOptions({"auto"})],
     "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
     "min_variance": [Interval(Real, 0, None, closed="neither")],
-    "gaussian_variance": [StrOptions({"feature", "decoder"})],
+    "gaussian_variance": [StrOptions({"auto", "feature", "decoder", "staged"})],
     "variance_update": [StrOptions({"auto", "closed_form", "gradient"})],
     "device": [str, torch.device],
     "random_state": ["random_state"],
@@ -340,10 +344,25 @@ default={default}
     Floor of the Gaussian variances, in standardized units (data units with
     ``standardize=False``); keeps the density bounded on constant
     columns.""",
-    "gaussian_variance": """{{"feature", "decoder"}}, default={default}
+    "gaussian_variance": """{{"auto", "feature", "decoder", "staged"}}, \
+default={default}
     ``"feature"``: one variance per Gaussian column, shared by every row.
     ``"decoder"``: the decoder outputs a variance next to each mean, so the
-    noise level follows the latent code (twice the Gaussian outputs).""",
+    noise level follows the latent code (twice the Gaussian outputs).
+    ``"staged"``: the model trains with ``"feature"`` variances; then the
+    decoder gains a variance output per Gaussian column, a linear map of its
+    last hidden layer started at the shared variances and fitted to the
+    training rows with everything else fixed, with early stopping on 10% of
+    them (at most 200 epochs, and no more than the fit's ``max_iter``). The
+    codes (``transform``) are those of ``"feature"``, while log-likelihoods,
+    samples and the noise follow the code as with ``"decoder"``. On an
+    image-like matrix (see ``standardize``) the floor of these variances is
+    1e-5 of the squared pixel range, in any unit; otherwise
+    ``min_variance``. It needs the MLP architecture and in-memory data;
+    ``partial_fit`` trains the staged model as a whole and a first
+    ``partial_fit`` call has no stage. ``"auto"``: ``"staged"`` for an
+    image-like matrix fitted in memory with the MLP architecture,
+    ``"feature"`` otherwise. The resolved value is ``gaussian_variance_``.""",
     "variance_update": """{{"auto", "gradient", "closed_form"}}, default={default}
     How the ``"feature"`` variances are learned: by the optimizer's steps,
     or (``"closed_form"``) also set after every epoch to each column's mean

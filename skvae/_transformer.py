@@ -70,6 +70,9 @@ class VAETransformer(
         ``learning_rate``, ``n_train_samples``, ``early_stopping`` (whether
         data were held out), ``variance_update`` and ``refit``, each under
         the name of the parameter that sets it.
+    gaussian_variance_ : str
+        ``gaussian_variance`` as the last fit resolved it: ``"feature"``,
+        ``"decoder"`` or ``"staged"``.
     loss_curve_ : list of float
         Training loss (negative ELBO per row, in the model's units) per epoch.
     best_loss_ : float
@@ -187,7 +190,7 @@ class VAETransformer(
         refit=False,
         n_importance_samples=32,
         min_variance=1e-3,
-        gaussian_variance="feature",
+        gaussian_variance="auto",
         variance_update="auto",
         device="auto",
         random_state=None,

@@ -198,6 +198,8 @@ class VQVAETransformer(
             for k, v in _params.SHARED_CONSTRAINTS.items()
             if k not in FIXED_PLAN and k != "n_components"
         },
+        # No staged variances: the VQ decoder's variances train with it.
+        "gaussian_variance": [StrOptions({"feature", "decoder"})],
         "n_embeddings": [Interval(Integral, 2, None, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "n_latents": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],

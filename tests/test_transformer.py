@@ -379,7 +379,8 @@ def test_constant_columns_stay_bounded(digits_split):
     # load_digits has blank border pixels: the variance floor bounds them.
     X = digits_split[0][:300]
     assert (X.std(0) == 0).any()
-    vae = small(max_iter=20, min_variance=1e-3).fit(X)
+    # One variance per pixel (image-like data are staged by default).
+    vae = small(max_iter=20, min_variance=1e-3, gaussian_variance="feature").fit(X)
     var = vae.module_.likelihoods[0].variance().detach().numpy()
     assert var.min() >= 1e-3
     assert np.isfinite(vae.score_samples(X)).all()

@@ -1,0 +1,143 @@
+"""Decoded variances fitted after the rest of the model (``"staged"``)."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits, load_iris
+
+from skvae import VAETransformer, load, save
+from skvae._likelihoods import GaussianLikelihood
+
+FIT = dict(max_iter=40, n_iter_no_change=40, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(X))
+    return X[rows[:600]], y[rows[:600]], X[rows[600:900]]
+
+
+def _gaussian(model) -> GaussianLikelihood:
+    return next(
+        lk
+        for lk in model.module_.likelihoods.blocks
+        if isinstance(lk, GaussianLikelihood)
+    )
+
+
+@pytest.fixture(scope="module")
+def fits(digits):
+    X, _, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a default fit raises no warning
+        staged = VAETransformer(**FIT).fit(X)
+    shared = VAETransformer(gaussian_variance="feature", **FIT).fit(X)
+    rescaled = VAETransformer(**FIT).fit(X / 16)
+    return staged, shared, rescaled
+
+
+def test_auto_stages_image_like_matrices_only(digits, fits):
+    staged, shared, _ = fits
+    assert staged.gaussian_variance_ == "staged"
+    assert _gaussian(staged).decoded
+    assert shared.gaussian_variance_ == "feature"
+    assert not _gaussian(shared).decoded
+    # The decoder gained one output per pixel; nothing else changed shape.
+    assert staged.module_.n_params == 2 * 64
+    iris = VAETransformer(max_iter=5, random_state=0).fit(load_iris().data)
+    assert iris.gaussian_variance_ == "feature"
+    assert not _gaussian(iris).decoded
+
+
+def test_staged_keeps_the_codes_and_raises_the_density(digits, fits):
+    _, _, X_test = digits
+    staged, shared, _ = fits
+    np.testing.assert_array_equal(staged.transform(X_test), shared.transform(X_test))
+    gain = staged.score(X_test) - shared.score(X_test)
+    assert gain > 3.0, gain
+    # The decoded variances follow the code and stay above the pixel floor.
+    block = _gaussian(staged)
+    with torch.no_grad():
+        z = torch.randn(
+            4, staged.n_components, generator=torch.Generator().manual_seed(0)
+        )
+        values = block.variance(staged.module_.generative(z))
+    assert values.shape == (4, 64)
+    assert bool((values >= block.floor - 1e-9).all())
+    assert float(values.std(0).max()) > 0
+
+
+def test_staged_does_not_depend_on_the_unit(digits, fits):
+    _, _, X_test = digits
+    staged, _, rescaled = fits
+    np.testing.assert_allclose(
+        staged.transform(X_test), rescaled.transform(X_test / 16), atol=1e-5
+    )
+    # log-likelihoods differ by the Jacobian of x / 16: 64 log 16 per row.
+    diff = rescaled.score_samples(X_test / 16) - staged.score_samples(X_test)
+    np.testing.assert_allclose(diff, 64 * np.log(16), rtol=1e-4)
+
+
+def test_staged_round_trip_sample_and_partial_fit(digits, fits, tmp_path):
+    X, _, X_test = digits
+    staged, _, _ = fits
+    save(staged, tmp_path / "staged.safetensors")
+    loaded = load(tmp_path / "staged.safetensors")
+    assert loaded.gaussian_variance_ == "staged"
+    np.testing.assert_array_equal(
+        loaded.score_samples(X_test), staged.score_samples(X_test)
+    )
+    np.testing.assert_array_equal(
+        loaded.sample(5, random_state=1), staged.sample(5, random_state=1)
+    )
+    draws = staged.sample(200, random_state=0)
+    assert draws.shape == (200, 64)
+    assert np.isfinite(draws).all()
+    # partial_fit goes on training the decoded model as a whole.
+    loaded.partial_fit(X)
+    assert _gaussian(loaded).decoded
+    assert np.isfinite(loaded.score_samples(X_test)).all()
+
+
+def test_staged_with_missing_entries_and_classes(digits):
+    X, y, X_test = digits
+    rng = np.random.default_rng(1)
+    holes = X.copy()
+    holes[rng.random(X.shape) < 0.1] = np.nan
+    vae = VAETransformer(conditional=True, **FIT).fit(holes, y)
+    assert vae.gaussian_variance_ == "staged"
+    assert _gaussian(vae).decoded
+    assert np.isfinite(vae.score_samples(holes[:50])).all()
+    assert np.isfinite(vae.score_samples(X_test[:50])).all()
+    assert vae.sample(3, y=[0, 1, 2], random_state=0).shape == (3, 64)
+    # A first partial_fit is one pass: no stage.
+    once = VAETransformer(random_state=0).partial_fit(X)
+    assert once.gaussian_variance_ == "feature"
+    assert not _gaussian(once).decoded
+
+
+def test_staged_errors_leave_the_model_unchanged(digits, fits):
+    X, _, X_test = digits
+    vae = VAETransformer(
+        architecture="conv", gaussian_variance="staged", max_iter=2, random_state=0
+    )
+    with pytest.raises(ValueError, match="architecture='conv'"):
+        vae.fit(X)
+    conv = VAETransformer(architecture="conv", max_iter=2, random_state=0).fit(X)
+    assert conv.gaussian_variance_ == "feature"
+    da = pytest.importorskip("dask.array")
+    staged = fits[0]
+    before = staged.score_samples(X_test)
+    staged_copy = copy.deepcopy(staged)
+    with pytest.raises(ValueError, match="Dask collection"):
+        staged_copy.set_params(gaussian_variance="staged").fit(
+            da.from_array(X, chunks=200)
+        )
+    np.testing.assert_array_equal(staged_copy.score_samples(X_test), before)
+    with pytest.raises(ValueError, match="gaussian_variance"):
+        VAETransformer(gaussian_variance="rows").fit(X)
