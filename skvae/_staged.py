@@ -110,7 +110,7 @@ def fit_decoded_variance(
     new = GaussianLikelihood(
         old.n_columns, old.min_variance, variance="decoder", floor=floor
     ).to(device=device, dtype=dtype)
-    head = nn.Linear(last.in_features, old.n_columns, device=device, dtype=dtype)
+    head = _empty_linear(last.in_features, old.n_columns, device, dtype)
     with torch.no_grad():
         head.weight.zero_()
         # Start at the shared variances: softplus(bias + shift) + floor.
@@ -171,11 +171,8 @@ def fit_decoded_variance(
     with torch.no_grad():
         for p, saved in zip(head.parameters(), best_state, strict=True):
             p.copy_(saved)
-        out = nn.Linear(
-            last.in_features,
-            last.out_features + old.n_columns,
-            device=device,
-            dtype=dtype,
+        out = _empty_linear(
+            last.in_features, last.out_features + old.n_columns, device, dtype
         )
         # The variances follow the block's means, before the next blocks.
         end = pars.stop
@@ -187,6 +184,11 @@ def fit_decoded_variance(
     module.likelihoods = LikelihoodSet(blocks)
     module.n_params = module.likelihoods.n_params
     return n_epochs
+
+
+def _empty_linear(n_in: int, n_out: int, device, dtype) -> nn.Linear:
+    """A linear layer with uninitialised weights (no random numbers drawn)."""
+    return nn.Linear(n_in, n_out, device="meta").to_empty(device=device).to(dtype)
 
 
 def _posterior(module: VAEModule, x: torch.Tensor, mask: torch.Tensor | None):

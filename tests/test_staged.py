@@ -141,3 +141,21 @@ def test_staged_errors_leave_the_model_unchanged(digits, fits):
     np.testing.assert_array_equal(staged_copy.score_samples(X_test), before)
     with pytest.raises(ValueError, match="gaussian_variance"):
         VAETransformer(gaussian_variance="rows").fit(X)
+
+
+def test_staged_beside_other_blocks_draws_no_global_numbers(digits):
+    X = digits[0][:300].copy()
+    X[:, 5] = (X[:, 5] > 8).astype(float)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    vae = VAETransformer(
+        likelihood={5: "bernoulli"}, max_iter=10, n_iter_no_change=10, random_state=0
+    ).fit(X)
+    assert torch.equal(torch.rand(3), expected)
+    assert vae.gaussian_variance_ == "staged"
+    assert vae.column_likelihoods_[5] == "bernoulli"
+    # 63 Gaussian means and variances, then one Bernoulli logit.
+    assert vae.module_.n_params == 2 * 63 + 1
+    assert np.isfinite(vae.score_samples(X[:20])).all()
+    assert set(np.unique(vae.sample(50, random_state=0)[:, 5])) <= {0.0, 1.0}
