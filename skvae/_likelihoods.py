@@ -123,7 +123,11 @@ class GaussianLikelihood(Likelihood):
         self._floor = (
             torch.full((n_columns,), self.min_variance)
             if floor is None
-            else torch.as_tensor(floor, dtype=torch.float32).reshape(n_columns).clone()
+            else torch.as_tensor(floor)
+            .detach()
+            .to("cpu", torch.float32)
+            .reshape(n_columns)
+            .clone()
         )
         self.register_buffer("floor", self._floor.clone(), persistent=False)
         if self.decoded:
