@@ -35,19 +35,11 @@ TOL = 1e-3
 CHUNK_ROWS = 4096
 
 
-def supports_decoded_variance(module: VAEModule) -> bool:
-    """Whether :func:`fit_decoded_variance` applies to ``module``.
-
-    It needs an MLP decoder (a linear output layer) and a Gaussian block with
-    shared variances.
-    """
+def _gaussian_block(module: VAEModule) -> int | None:
+    """Index of the shared-variance Gaussian block behind a linear output layer."""
     decoder = module.decoder
     if not isinstance(decoder, nn.Sequential) or not isinstance(decoder[-1], nn.Linear):
-        return False
-    return _gaussian_block(module) is not None
-
-
-def _gaussian_block(module: VAEModule) -> int | None:
+        return None
     for i, lk in enumerate(module.likelihoods.blocks):
         if isinstance(lk, GaussianLikelihood) and not lk.decoded:
             return i
@@ -71,9 +63,9 @@ def fit_decoded_variance(
     Parameters
     ----------
     module : VAEModule
-        A trained module (see :func:`supports_decoded_variance`); changed in
-        place: its decoder's output layer gains one output per Gaussian
-        column and its Gaussian block becomes decoded.
+        A trained module with an MLP decoder and a shared-variance Gaussian
+        block; changed in place: its decoder's output layer gains one output
+        per Gaussian column and its Gaussian block becomes decoded.
     x : Tensor of shape (n_rows, n_columns)
         The encoded training rows, missing entries filled.
     mask : Tensor of shape (n_rows, n_variables) or None
@@ -95,11 +87,14 @@ def fit_decoded_variance(
     Returns
     -------
     n_epochs : int
-        Epochs run.
+        Epochs run. The head keeps the epoch with the best held-out score,
+        or its start (the shared variances) if no epoch beat that.
     """
     index = _gaussian_block(module)
-    if index is None or not supports_decoded_variance(module):
-        raise ValueError("the module has no shared-variance Gaussian block.")
+    if index is None:
+        raise ValueError(
+            "the module needs an MLP decoder and a shared-variance Gaussian block."
+        )
     likelihoods = module.likelihoods
     old = likelihoods.blocks[index]
     cols, pars, mvars = likelihoods._slices[index]
@@ -144,8 +139,22 @@ def fit_decoded_variance(
     held_eps = torch.randn(
         len(held), loc.shape[1], generator=gen, device=device, dtype=dtype
     )
+
+    def held_out_loss() -> float:
+        with torch.no_grad():
+            total = sum(
+                float(loss(held[sl], held_eps[sl]))
+                for sl in chunks(len(held), CHUNK_ROWS)
+            )
+        return total / len(held)
+
+    # The start (the shared variances) is the first candidate: the stage
+    # never leaves the held-out rows worse off, and a non-finite score keeps it.
     optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
-    best, best_state, waited, n_epochs = math.inf, None, 0, 0
+    best_state = [p.detach().clone() for p in head.parameters()]
+    best, waited, n_epochs = held_out_loss(), 0, 0
+    if not math.isfinite(best):
+        best = math.inf
     while n_epochs < max_epochs:
         n_epochs += 1
         perm = train_rows[torch.randperm(len(train_rows), generator=gen, device=device)]
@@ -156,11 +165,7 @@ def fit_decoded_variance(
             optimizer.zero_grad(set_to_none=True)
             (loss(rows, eps) / len(rows)).backward()
             optimizer.step()
-        with torch.no_grad():
-            score = sum(
-                float(loss(held[sl], held_eps[sl]))
-                for sl in chunks(len(held), CHUNK_ROWS)
-            ) / len(held)
+        score = held_out_loss()
         if score < best - TOL:
             best, waited = score, 0
             best_state = [p.detach().clone() for p in head.parameters()]

@@ -159,3 +159,42 @@ def test_staged_beside_other_blocks_draws_no_global_numbers(digits):
     assert vae.module_.n_params == 2 * 63 + 1
     assert np.isfinite(vae.score_samples(X[:20])).all()
     assert set(np.unique(vae.sample(50, random_state=0)[:, 5])) <= {0.0, 1.0}
+
+
+def test_stage_keeps_its_start_when_no_epoch_improves(digits, fits):
+    from skvae._staged import PATIENCE, fit_decoded_variance
+
+    X, _, _ = digits
+    shared = fits[1]
+    module = copy.deepcopy(shared.module_)
+    x, mask = shared._fitted.encode(X)
+    block = _gaussian(shared)
+    floor = torch.full((64,), 1e-6)
+    kw = dict(floor=floor, batch_size=100, seed=0)
+    # With no step size nothing improves: patience ends the stage, and the
+    # head is its start, the shared variances, for every code.
+    n_epochs = fit_decoded_variance(module, x, mask, None, learning_rate=0.0, **kw)
+    assert n_epochs == PATIENCE
+    with torch.no_grad():
+        z = torch.randn(
+            5, shared.n_components, generator=torch.Generator().manual_seed(0)
+        )
+        decoded = module.likelihoods.blocks[0].variance(module.generative(z))
+        np.testing.assert_allclose(
+            decoded.numpy(), block.variance().expand(5, -1).numpy(), rtol=1e-5
+        )
+        # ... and the means are those of the shared-variance decoder.
+        np.testing.assert_array_equal(
+            module.generative(z)[:, :64].numpy(),
+            shared.module_.generative(z).numpy(),
+        )
+    again = copy.deepcopy(shared.module_)
+    assert (
+        fit_decoded_variance(
+            again, x, mask, None, learning_rate=1e-3, max_epochs=3, **kw
+        )
+        == 3
+    )
+    # A decoded block cannot be staged again.
+    with pytest.raises(ValueError, match="shared-variance Gaussian block"):
+        fit_decoded_variance(again, x, mask, None, learning_rate=1e-3, **kw)
