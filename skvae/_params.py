@@ -351,11 +351,13 @@ default={default}
     noise level follows the latent code (twice the Gaussian outputs).
     ``"staged"``: the model trains with ``"feature"`` variances; then the
     decoder gains a variance output per Gaussian column, a linear map of its
-    last hidden layer started at the shared variances and fitted to the
-    training rows with everything else fixed, with early stopping on 10% of
-    them (at most 200 epochs, and no more than the fit's ``max_iter``). The
-    codes (``transform``) are those of ``"feature"``, while log-likelihoods,
-    samples and the noise follow the code as with ``"decoder"``. On an
+    last hidden layer started at the shared variances, and is refitted with
+    the encoder fixed: first the variance outputs alone, then the whole
+    decoder, each with early stopping on the same 10% of the training rows
+    (at most 200 epochs, and no more than the fit's ``max_iter``) and never
+    ending worse on them than it started. The codes (``transform``) are
+    those of ``"feature"``, while log-likelihoods, samples, the noise and the
+    decoded means (``inverse_transform``) follow the refitted decoder. On an
     image-like matrix (see ``standardize``) the floor of these variances is
     1e-5 of the squared pixel range, in any unit; otherwise
     ``min_variance``. It needs the MLP architecture and in-memory data;

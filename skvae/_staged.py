@@ -2,13 +2,15 @@
 
 :func:`fit_decoded_variance` turns a module whose Gaussian columns share one
 variance per column into one whose decoder outputs a variance per row and
-column (a heteroscedastic model), keeping everything else as trained: the
-encoder, the latent layer and the decoder's means do not change, so the
-codes are those of the shared-variance model, while log-likelihoods, draws
-and the noise follow the code. The new variance outputs are a linear map of
-the decoder's last hidden layer, started at the shared variances and fitted
-to the training rows' expected log-likelihood under the posterior, with
-early stopping on held-out rows. Torch only.
+column (a heteroscedastic model), keeping the encoder and the latent layer
+as trained, so the codes are those of the shared-variance model, while
+log-likelihoods, draws and the noise follow the code. The new variance
+outputs are a linear map of the decoder's last hidden layer, started at the
+shared variances. Two phases fit the training rows' expected
+log-likelihood under the fixed posterior, each with early stopping on the
+same held-out rows and each starting from (and never ending worse than) the
+previous state: first the variance outputs alone, then the whole decoder.
+Torch only.
 """
 
 from __future__ import annotations
@@ -58,14 +60,15 @@ def fit_decoded_variance(
     seed: int,
     max_epochs: int = MAX_EPOCHS,
 ) -> int:
-    """Give ``module`` decoded Gaussian variances, fitted with the rest fixed.
+    """Give ``module`` decoded Gaussian variances, fitted with the encoder fixed.
 
     Parameters
     ----------
     module : VAEModule
         A trained module with an MLP decoder and a shared-variance Gaussian
         block; changed in place: its decoder's output layer gains one output
-        per Gaussian column and its Gaussian block becomes decoded.
+        per Gaussian column, its Gaussian block becomes decoded and its
+        decoder is refitted.
     x : Tensor of shape (n_rows, n_columns)
         The encoded training rows, missing entries filled.
     mask : Tensor of shape (n_rows, n_variables) or None
@@ -82,13 +85,14 @@ def fit_decoded_variance(
         Seeds the held-out rows, the order of the rows and the posterior
         draws; the global generator is not touched.
     max_epochs : int, default=MAX_EPOCHS
-        Most epochs (passes over the training rows).
+        Most epochs (passes over the training rows) of each phase.
 
     Returns
     -------
     n_epochs : int
-        Epochs run. The head keeps the epoch with the best held-out score,
-        or its start (the shared variances) if no epoch beat that.
+        Epochs run, both phases together. Each phase keeps its epoch with the
+        best held-out score, or its start if no epoch beat that: the shared
+        variances, then the decoder with the fitted variance outputs.
     """
     index = _gaussian_block(module)
     if index is None:
@@ -112,23 +116,6 @@ def fit_decoded_variance(
         excess = (old.variance().to(dtype) - new.floor).clamp_min(1e-12)
         head.bias.copy_(excess + torch.log(-torch.expm1(-excess)) - new._shift)
         loc, logvar = _posterior(module, x, mask)
-    x_g = x[:, cols]
-    mask_g = None if mask is None else mask[:, mvars]
-
-    def hidden(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        z = loc[rows] + torch.exp(0.5 * logvar[rows]) * eps
-        if module.n_conditions:
-            z = torch.cat([z, condition[rows]], dim=-1)
-        return trunk(z)
-
-    def loss(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            h = hidden(rows, eps)
-            means = last(h)[:, pars]
-        params = torch.cat([means, head(h)], dim=-1)
-        m = None if mask_g is None else mask_g[rows]
-        return -new.log_prob_sum(params, x_g[rows], m).sum()
-
     n_rows = x.shape[0]
     order = torch.randperm(n_rows, generator=gen, device=device)
     n_held = max(MIN_HELD_OUT, int(round(HELD_OUT_FRACTION * n_rows)))
@@ -136,50 +123,36 @@ def fit_decoded_variance(
         held, train_rows = order, order  # too few rows to hold any out
     else:
         held, train_rows = order[:n_held], order[n_held:]
-    held_eps = torch.randn(
-        len(held), loc.shape[1], generator=gen, device=device, dtype=dtype
+
+    def draws(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Posterior draws of ``rows``, joined to their classes."""
+        z = loc[rows] + torch.exp(0.5 * logvar[rows]) * eps
+        if module.n_conditions:
+            z = torch.cat([z, condition[rows]], dim=-1)
+        return z
+
+    # Phase 1: the variance outputs alone, on the Gaussian columns.
+    x_g = x[:, cols]
+    mask_g = None if mask is None else mask[:, mvars]
+
+    def head_loss(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            h = trunk(draws(rows, eps))
+            means = last(h)[:, pars]
+        params = torch.cat([means, head(h)], dim=-1)
+        m = None if mask_g is None else mask_g[rows]
+        return -new.log_prob_sum(params, x_g[rows], m).sum()
+
+    stopper = _EarlyStopped(held, train_rows, loc, gen, batch_size)
+    n_epochs = stopper.fit(
+        list(head.parameters()), head_loss, learning_rate, max_epochs
     )
 
-    def held_out_loss() -> float:
-        with torch.no_grad():
-            total = sum(
-                float(loss(held[sl], held_eps[sl]))
-                for sl in chunks(len(held), CHUNK_ROWS)
-            )
-        return total / len(held)
-
-    # The start (the shared variances) is the first candidate: the stage
-    # never leaves the held-out rows worse off, and a non-finite score keeps it.
-    optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
-    best_state = [p.detach().clone() for p in head.parameters()]
-    best, waited, n_epochs = held_out_loss(), 0, 0
-    if not math.isfinite(best):
-        best = math.inf
-    while n_epochs < max_epochs:
-        n_epochs += 1
-        perm = train_rows[torch.randperm(len(train_rows), generator=gen, device=device)]
-        for rows in perm.split(max(1, int(batch_size))):
-            eps = torch.randn(
-                len(rows), loc.shape[1], generator=gen, device=device, dtype=dtype
-            )
-            optimizer.zero_grad(set_to_none=True)
-            (loss(rows, eps) / len(rows)).backward()
-            optimizer.step()
-        score = held_out_loss()
-        if score < best - TOL:
-            best, waited = score, 0
-            best_state = [p.detach().clone() for p in head.parameters()]
-        else:
-            waited += 1
-            if waited >= PATIENCE:
-                break
+    # The variances follow the block's means, before the next blocks' outputs.
+    out = _empty_linear(
+        last.in_features, last.out_features + old.n_columns, device, dtype
+    )
     with torch.no_grad():
-        for p, saved in zip(head.parameters(), best_state, strict=True):
-            p.copy_(saved)
-        out = _empty_linear(
-            last.in_features, last.out_features + old.n_columns, device, dtype
-        )
-        # The variances follow the block's means, before the next blocks.
         end = pars.stop
         out.weight.copy_(torch.cat([last.weight[:end], head.weight, last.weight[end:]]))
         out.bias.copy_(torch.cat([last.bias[:end], head.bias, last.bias[end:]]))
@@ -188,7 +161,101 @@ def fit_decoded_variance(
     blocks[index] = new
     module.likelihoods = LikelihoodSet(blocks)
     module.n_params = module.likelihoods.n_params
+
+    # Phase 2: the whole decoder, on every column.
+    def decoder_loss(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        m = None if mask is None else mask[rows]
+        params = module.decoder(draws(rows, eps))
+        return -module.likelihoods.log_prob_sum(params, x[rows], m).sum()
+
+    n_epochs += stopper.fit(
+        list(module.decoder.parameters()),
+        decoder_loss,
+        learning_rate,
+        max_epochs,
+    )
     return n_epochs
+
+
+class _EarlyStopped:
+    """Adam on a loss of (rows, noise), stopped early on fixed held-out rows.
+
+    Parameters
+    ----------
+    held, train_rows : Tensor
+        Row indices scored to stop, and those the steps see.
+    loc : Tensor of shape (n_rows, n_components)
+        Posterior means: the width, dtype and device of the noise per row.
+    generator : torch.Generator
+        Draws the row order, the noise of the steps and, once, that of the
+        held-out rows (the same in every phase).
+    batch_size : int
+        Rows per Adam step.
+    """
+
+    def __init__(
+        self,
+        held: torch.Tensor,
+        train_rows: torch.Tensor,
+        loc: torch.Tensor,
+        generator: torch.Generator,
+        batch_size: int,
+    ) -> None:
+        self.held, self.train_rows = held, train_rows
+        self.like, self.gen = loc[:1], generator
+        self.batch_size = max(1, int(batch_size))
+        self.held_eps = self._noise(len(held))
+
+    def _noise(self, n: int) -> torch.Tensor:
+        like = self.like
+        shape = (n, like.shape[1])
+        return torch.randn(
+            shape, generator=self.gen, device=like.device, dtype=like.dtype
+        )
+
+    def _held_out(self, loss) -> float:
+        with torch.no_grad():
+            total = sum(
+                float(loss(self.held[sl], self.held_eps[sl]))
+                for sl in chunks(len(self.held), CHUNK_ROWS)
+            )
+        return total / len(self.held)
+
+    def fit(
+        self, params: list[torch.Tensor], loss, learning_rate: float, max_epochs: int
+    ) -> int:
+        """Train ``params``; keep the best held-out state. Returns the epochs run.
+
+        The start is the first candidate: the held-out rows never end worse
+        off, and a non-finite score keeps it.
+        """
+        optimizer = torch.optim.Adam(params, lr=learning_rate)
+        best_state = [p.detach().clone() for p in params]
+        best, waited, n_epochs = self._held_out(loss), 0, 0
+        if not math.isfinite(best):
+            best = math.inf
+        rows_all = self.train_rows
+        while n_epochs < max_epochs:
+            n_epochs += 1
+            order = torch.randperm(
+                len(rows_all), generator=self.gen, device=rows_all.device
+            )
+            for rows in rows_all[order].split(self.batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                (loss(rows, self._noise(len(rows))) / len(rows)).backward()
+                optimizer.step()
+            score = self._held_out(loss)
+            if score < best - TOL:
+                best, waited = score, 0
+                best_state = [p.detach().clone() for p in params]
+            else:
+                waited += 1
+                if waited >= PATIENCE:
+                    break
+        with torch.no_grad():
+            for p, saved in zip(params, best_state, strict=True):
+                p.copy_(saved)
+        return n_epochs
 
 
 def _empty_linear(n_in: int, n_out: int, device, dtype) -> nn.Linear:
