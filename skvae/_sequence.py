@@ -39,6 +39,12 @@ N_SPECIAL = 4
 #: Decoded log-variances of a series are clamped to this range.
 SERIES_LOGVAR_RANGE = (-12.0, 8.0)
 _LOG_2PI = math.log(2.0 * math.pi)
+#: Decoupled weight decay of a series' linear path, per unit step size:
+#: after every optimizer step its weights shrink by the factor
+#: ``1 - learning_rate * LINEAR_PATH_DECAY``, so that the linear maps of a
+#: long series fitted on a few dozen series grow only as far as the data
+#: keep pulling them.
+LINEAR_PATH_DECAY = 1.0
 
 
 class SequenceModule(nn.Module):
@@ -71,7 +77,8 @@ class SequenceModule(nn.Module):
         Series only: add a linear map of the whole series to the posterior's
         parameters and a linear map of z to every step's mean, beside the
         LSTMs, so that the module contains probabilistic PCA of the
-        flattened series (zero at initialisation).
+        flattened series (zero at initialisation), its weights decaying
+        in training (:data:`LINEAR_PATH_DECAY`, :meth:`decayed_parameters`).
     """
 
     def __init__(
@@ -152,6 +159,13 @@ class SequenceModule(nn.Module):
                 for layer in (self.linear_encoder, self.linear_decoder):
                     for weight in layer.parameters():
                         weight.zero_()
+
+    def decayed_parameters(self) -> tuple[list[torch.Tensor], float]:
+        """Parameters with decoupled weight decay, and its rate per unit step."""
+        if not self.linear_path:
+            return [], 0.0
+        layers = (self.linear_encoder, self.linear_decoder)
+        return [p for layer in layers for p in layer.parameters()], LINEAR_PATH_DECAY
 
     # ------------------------------------------------------------------ inputs
     def _step_inputs(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

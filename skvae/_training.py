@@ -196,6 +196,9 @@ def run_epoch(
     Gaussian columns, trimmed rows included, for a closed-form variance
     update. ``weights`` are the tensors clipped and averaged (by default the
     module's trainable parameters; see :func:`~skvae._flat.flat_parameters`).
+    A module with a ``decayed_parameters()`` method (tensors and a rate)
+    has those tensors shrunk by ``1 - lr * rate`` after every step
+    (decoupled weight decay, as in AdamW).
 
     Raises
     ------
@@ -217,6 +220,9 @@ def run_epoch(
     if weights is None:
         weights = Weights([p for p in module.parameters() if p.requires_grad])
     params, set_to_none = weights.tensors, not weights.flat
+    # Decoupled weight decay of the parameters a module names (if any).
+    decayed, rate = getattr(module, "decayed_parameters", lambda: ([], 0.0))()
+    shrink = 1.0 - optimizer.param_groups[0]["lr"] * rate
     total = torch.zeros((), device=device)
     module.train()
     batch_size = plan.batch_size
@@ -242,6 +248,9 @@ def run_epoch(
         objective.backward()
         clip_gradients(params, MAX_GRAD_NORM)
         optimizer.step()
+        if decayed:
+            with torch.no_grad():
+                torch._foreach_mul_(decayed, shrink)
         if average is not None:
             # The share of the average that the steps since its update keep.
             kept *= min(plan.average_decay, (1.0 + step) / (10.0 + step))

@@ -189,3 +189,34 @@ def test_linear_path_recovers_linear_factors():
     residual = factors.double() - design @ fit
     r2 = 1.0 - residual.square().sum(0) / (factors - factors.mean(0)).square().sum(0)
     assert float(r2.min()) > 0.95
+
+
+def test_linear_path_weights_decay_alone(monkeypatch):
+    """Decoupled weight decay shrinks the linear path after every step."""
+    import skvae._sequence as sequence
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 10, 1, generator=gen)
+    mask = torch.ones_like(x)
+    plan = TrainPlan(max_iter=3, batch_size=16, learning_rate=1e-2)
+    assert _text_module().decayed_parameters() == ([], 0.0)
+    module = _series_module(2, 10, 1, 8)
+    tensors, rate = module.decayed_parameters()
+    assert rate == sequence.LINEAR_PATH_DECAY > 0
+    linear = [*module.linear_encoder.parameters(), *module.linear_decoder.parameters()]
+    assert {id(t) for t in tensors} == {id(p) for p in linear}
+    # At a rate of 1 / learning_rate each step's shrink factor is 0: the
+    # linear maps end at zero while the LSTMs train.
+    monkeypatch.setattr(sequence, "LINEAR_PATH_DECAY", 1.0 / plan.learning_rate)
+    lstm = [p.detach().clone() for p in module.decoder.parameters()]
+    train(module, TrainData(x, mask), plan)
+    assert not any(bool(p.any()) for p in linear)
+    assert any(
+        not torch.equal(p, q)
+        for p, q in zip(module.decoder.parameters(), lstm, strict=True)
+    )
+    # Without decay the same training moves the linear maps off zero.
+    monkeypatch.setattr(sequence, "LINEAR_PATH_DECAY", 0.0)
+    free = _series_module(2, 10, 1, 8)
+    train(free, TrainData(x, mask), plan)
+    assert float(free.linear_decoder.weight.abs().max()) > 1e-3
