@@ -58,7 +58,8 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     the KL weight rises over a warm-up (``kl_warmup``). For series, a linear
     map of the whole series adds to the posterior's parameters and a linear
     map of z to every step's mean, beside the LSTMs (both zero at the
-    start), so the model contains probabilistic PCA of the series.
+    start, their weights shrinking by the factor ``1 - learning_rate`` after
+    every step), so the model contains probabilistic PCA of the series.
 
     ``X`` is a list (or 1-D array, or Series) of strings, tokenized into
     characters or by ``tokenizer``; or a float array of series, of shape
