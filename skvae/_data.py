@@ -158,8 +158,12 @@ def resolve_kinds(
 #: min-max scaled per column, does not have.
 ONE_UNIT_EXTREME_SHARE = 0.1
 #: Values this share of the overall range from its minimum or maximum count
-#: as at it.
-ONE_UNIT_EDGE = 0.01
+#: as at it (wide enough for a blank pixel dequantized with one of 20 grey
+#: levels or more, or blurred a little by resizing).
+ONE_UNIT_EDGE = 0.05
+#: Fewest columns of a matrix read as pixels (a 6 x 6 image); narrower
+#: matrices are tables, whatever their values.
+ONE_UNIT_MIN_COLUMNS = 36
 #: Image-like matrices, standardized: no column's scale below this share of
 #: the median scale of the varying columns.
 SCALE_FLOOR = 0.1
@@ -172,9 +176,10 @@ def shares_one_unit(X: np.ndarray, stats: ColumnStats, columns: np.ndarray) -> b
     overall range and are often at (within :data:`ONE_UNIT_EDGE` of the
     overall range from) the overall minimum or maximum (see
     :data:`ONE_UNIT_EXTREME_SHARE`), as pixels are, also dequantized ones (a
-    grey level plus uniform noise).
+    grey level plus uniform noise). Matrices of fewer than
+    :data:`ONE_UNIT_MIN_COLUMNS` columns are tables.
     """
-    if X.shape[1] < 2:
+    if X.shape[1] < ONE_UNIT_MIN_COLUMNS:
         return False
     lo, hi = stats.min[columns], stats.max[columns]
     if np.isnan(lo).all():

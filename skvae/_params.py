@@ -275,11 +275,12 @@ default={default}
     inside the model; outputs and log-likelihoods are in the original units
     either way. False keeps the columns in their units, for columns that
     share one (pixels): ``min_variance`` is then a floor in those units.
-    ``"auto"`` reads the data: a matrix whose columns share one unit and
-    range (most columns often at its overall minimum or maximum, as pixels
-    are) keeps its unit, divided by its overall range, so that results do
-    not depend on the unit (pixels in [0, 1] or 0..255 give the same model,
-    and log-likelihoods that differ by the Jacobian); any other table is
+    ``"auto"`` reads the data: a matrix of at least 36 columns that share
+    one unit and range (most columns often within 5% of the overall range
+    of its overall minimum or maximum, as pixels are) keeps its unit,
+    divided by its overall range, so that results do not depend on the
+    unit (pixels in [0, 1] or 0..255 give the same model, and
+    log-likelihoods that differ by the Jacobian); any other table is
     standardized per column. Standardized columns of such an image-like
     matrix use at least a tenth of the median pixel scale, so that a pixel
     blank (or nearly) in training does not make new ink there infinitely

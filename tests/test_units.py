@@ -34,6 +34,14 @@ def test_image_like_is_read_from_the_data(digits):
     iris = load_iris().data
     assert not TabularSchema.fit(iris).image_like
     assert not TabularSchema.fit(MinMaxScaler().fit_transform(iris)).image_like
+    # Seventeen grey levels dequantized: blank pixels spread over 6% of the
+    # range, and still read as pixels.
+    levels = np.random.default_rng(1).random(digits.shape)
+    assert TabularSchema.fit((digits + levels) / 17).image_like
+    # Narrow matrices are tables, even sixteen pixel columns.
+    narrow = np.c_[digits[:, 20:28], digits[:, 36:44]] / 16
+    assert not TabularSchema.fit(narrow).image_like
+    assert TabularSchema.fit(digits[:, :36]).image_like
 
 
 def test_blank_pixels_get_a_floored_scale(digits):
