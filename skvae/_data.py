@@ -158,11 +158,10 @@ def resolve_kinds(
 #: min-max scaled per column, does not have.
 ONE_UNIT_EXTREME_SHARE = 0.1
 #: Values this share of the overall range from its minimum or maximum count
-#: as at it (wide enough for a blank pixel dequantized with one of 20 grey
-#: levels or more, or blurred a little by resizing).
+#: as at it (so dequantized or slightly blurred blank pixels count too).
 ONE_UNIT_EDGE = 0.05
-#: Fewest columns of a matrix read as pixels (a 6 x 6 image); narrower
-#: matrices are tables, whatever their values.
+#: Fewest columns of a matrix read as pixels; narrower matrices are tables,
+#: whatever their values.
 ONE_UNIT_MIN_COLUMNS = 36
 #: Image-like matrices, standardized: no column's scale below this share of
 #: the median scale of the varying columns.

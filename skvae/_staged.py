@@ -185,7 +185,7 @@ class _EarlyStopped:
     held, train_rows : Tensor
         Row indices scored to stop, and those the steps see.
     loc : Tensor of shape (n_rows, n_components)
-        Posterior means: the width, dtype and device of the noise per row.
+        Posterior means: their width, dtype and device are the noise's.
     generator : torch.Generator
         Draws the row order, the noise of the steps and, once, that of the
         held-out rows (the same in every phase).
@@ -202,15 +202,14 @@ class _EarlyStopped:
         batch_size: int,
     ) -> None:
         self.held, self.train_rows = held, train_rows
-        self.like, self.gen = loc[:1], generator
-        self.batch_size = max(1, int(batch_size))
+        self.gen, self.batch_size = generator, max(1, int(batch_size))
+        self.width = loc.shape[1]
+        self.dtype, self.device = loc.dtype, loc.device
         self.held_eps = self._noise(len(held))
 
     def _noise(self, n: int) -> torch.Tensor:
-        like = self.like
-        shape = (n, like.shape[1])
         return torch.randn(
-            shape, generator=self.gen, device=like.device, dtype=like.dtype
+            (n, self.width), generator=self.gen, device=self.device, dtype=self.dtype
         )
 
     def _held_out(self, loss) -> float:
@@ -234,13 +233,13 @@ class _EarlyStopped:
         best, waited, n_epochs = self._held_out(loss), 0, 0
         if not math.isfinite(best):
             best = math.inf
-        rows_all = self.train_rows
+        train_rows = self.train_rows
         while n_epochs < max_epochs:
             n_epochs += 1
             order = torch.randperm(
-                len(rows_all), generator=self.gen, device=rows_all.device
+                len(train_rows), generator=self.gen, device=train_rows.device
             )
-            for rows in rows_all[order].split(self.batch_size):
+            for rows in train_rows[order].split(self.batch_size):
                 optimizer.zero_grad(set_to_none=True)
                 (loss(rows, self._noise(len(rows))) / len(rows)).backward()
                 optimizer.step()
