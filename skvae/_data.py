@@ -154,8 +154,8 @@ def resolve_kinds(
 #: ``standardize="auto"``: numeric columns share one unit (pixels) when at
 #: least half of the non-constant ones have at least this share of their
 #: observed values at the matrix's overall minimum or maximum (background
-#: and saturated ink), which a table of different quantities, or one
-#: min-max scaled per column, does not have.
+#: and saturated ink), which a table of different quantities does not have
+#: (a narrow min-max scaled table may: see :data:`ONE_UNIT_MIN_COLUMNS`).
 ONE_UNIT_EXTREME_SHARE = 0.1
 #: Values this share of the overall range from its minimum or maximum count
 #: as at it (so dequantized or slightly blurred blank pixels count too).
