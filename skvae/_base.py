@@ -408,6 +408,7 @@ class _BaseVAE(BaseEstimator):
             learning_rate=plan.learning_rate,
             seed=(plan.seed + 1) % 2**63,
             max_epochs=min(MAX_STAGED_EPOCHS, plan.max_iter),
+            kl_weight=plan.beta,
         )
         self._staged_done = True
 

@@ -352,16 +352,18 @@ default={default}
     noise level follows the latent code (twice the Gaussian outputs).
     ``"staged"``: the model trains with ``"feature"`` variances; then the
     decoder gains a variance output per Gaussian column, a linear map of its
-    last hidden layer started at the shared variances, and is refitted with
-    the encoder fixed: first the variance outputs alone, then the whole
-    decoder, each with early stopping on the same 10% of the training rows
-    (at most 200 epochs, and no more than the fit's ``max_iter``) and never
-    ending worse on them than it started. The codes (``transform``) are
-    those of ``"feature"``, while log-likelihoods, samples, the noise and the
-    decoded means (``inverse_transform``) follow the refitted decoder. On an
-    image-like matrix (see ``standardize``) the floor of these variances is
-    1e-5 of the squared pixel range, in any unit; otherwise
-    ``min_variance``. It needs the MLP architecture and in-memory data;
+    last hidden layer started at the shared variances. Three phases refit
+    the model around them, each with early stopping on the same 10% of the
+    training rows (at most 200 epochs, and no more than the fit's
+    ``max_iter``) and never ending worse on them than it started: the
+    variance outputs alone and then the whole decoder, with the encoder
+    fixed; then the whole model on the ELBO, at a third of the step size.
+    Log-likelihoods, samples, the noise and the decoded means
+    (``inverse_transform``) follow the refitted decoder; the codes
+    (``transform``) are those of ``"feature"`` up to the last phase's
+    changes to the encoder. On an image-like matrix (see ``standardize``)
+    the floor of these variances is 1e-5 of the squared pixel range, in any
+    unit; otherwise ``min_variance``. It needs the MLP architecture and in-memory data;
     ``partial_fit`` trains the staged model as a whole and a first
     ``partial_fit`` call has no stage. ``"auto"``: ``"staged"`` for an
     image-like matrix fitted in memory with the MLP architecture,

@@ -2,15 +2,14 @@
 
 :func:`fit_decoded_variance` turns a module whose Gaussian columns share one
 variance per column into one whose decoder outputs a variance per row and
-column (a heteroscedastic model), keeping the encoder and the latent layer
-as trained, so the codes are those of the shared-variance model, while
-log-likelihoods, draws and the noise follow the code. The new variance
-outputs are a linear map of the decoder's last hidden layer, started at the
-shared variances. Two phases fit the training rows' expected
-log-likelihood under the fixed posterior, each with early stopping on the
-same held-out rows and each starting from (and never ending worse than) the
-previous state: first the variance outputs alone, then the whole decoder.
-Torch only.
+column (a heteroscedastic model), so that log-likelihoods, draws and the
+noise follow the code. The new variance outputs are a linear map of the
+decoder's last hidden layer, started at the shared variances. Three phases
+follow, each with early stopping on the same held-out rows and each
+starting from (and never ending worse on them than) the previous state:
+the variance outputs alone, then the whole decoder, both on the training
+rows' expected log-likelihood under the fixed posterior; then the whole
+module, encoder included, on the ELBO at a smaller step size. Torch only.
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ PATIENCE = 10
 MAX_EPOCHS = 200
 #: Improvement (nats per row) that resets the patience.
 TOL = 1e-3
+#: Step size of the last phase (the whole module) relative to the others'.
+ELBO_PHASE_STEP = 1 / 3
 #: Rows per forward pass when encoding and scoring.
 CHUNK_ROWS = 4096
 
@@ -59,16 +60,17 @@ def fit_decoded_variance(
     learning_rate: float,
     seed: int,
     max_epochs: int = MAX_EPOCHS,
+    kl_weight: float = 1.0,
 ) -> int:
-    """Give ``module`` decoded Gaussian variances, fitted with the encoder fixed.
+    """Give ``module`` decoded Gaussian variances, then refit it around them.
 
     Parameters
     ----------
     module : VAEModule
         A trained module with an MLP decoder and a shared-variance Gaussian
         block; changed in place: its decoder's output layer gains one output
-        per Gaussian column, its Gaussian block becomes decoded and its
-        decoder is refitted.
+        per Gaussian column, its Gaussian block becomes decoded, and its
+        decoder, then all of it, are refitted.
     x : Tensor of shape (n_rows, n_columns)
         The encoded training rows, missing entries filled.
     mask : Tensor of shape (n_rows, n_variables) or None
@@ -86,13 +88,16 @@ def fit_decoded_variance(
         draws; the global generator is not touched.
     max_epochs : int, default=MAX_EPOCHS
         Most epochs (passes over the training rows) of each phase.
+    kl_weight : float, default=1.0
+        Weight of the KL term in the last phase's ELBO (the fit's ``beta``).
 
     Returns
     -------
     n_epochs : int
-        Epochs run, both phases together. Each phase keeps its epoch with the
-        best held-out score, or its start if no epoch beat that: the shared
-        variances, then the decoder with the fitted variance outputs.
+        Epochs run, the three phases together. Each phase keeps its epoch
+        with the best held-out score, or its start if no epoch beat that:
+        the shared variances, the decoder with the fitted variance outputs,
+        then the module with the refitted decoder.
     """
     index = _gaussian_block(module)
     if index is None:
@@ -172,6 +177,20 @@ def fit_decoded_variance(
         list(module.decoder.parameters()),
         decoder_loss,
         learning_rate,
+        max_epochs,
+    )
+
+    # Phase 3: the whole module on the ELBO, encoder included.
+    def elbo_loss(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        m = None if mask is None else mask[rows]
+        c = None if condition is None else condition[rows]
+        recon, kl = module.loss_terms(x[rows], m, eps, c)
+        return (recon + kl_weight * kl).sum()
+
+    n_epochs += stopper.fit(
+        [p for p in module.parameters() if p.requires_grad],
+        elbo_loss,
+        learning_rate * ELBO_PHASE_STEP,
         max_epochs,
     )
     return n_epochs

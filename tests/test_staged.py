@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits, load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
 
 from skvae import VAETransformer, load, save
 from skvae._likelihoods import GaussianLikelihood
@@ -54,12 +56,18 @@ def test_auto_stages_image_like_matrices_only(digits, fits):
     assert not _gaussian(iris).decoded
 
 
-def test_staged_keeps_the_codes_and_raises_the_density(digits, fits):
-    _, _, X_test = digits
+def test_staged_keeps_informative_codes_and_raises_the_density(digits, fits):
+    X, y, X_test = digits
     staged, shared, _ = fits
-    np.testing.assert_array_equal(staged.transform(X_test), shared.transform(X_test))
     gain = staged.score(X_test) - shared.score(X_test)
     assert gain > 3.0, gain
+    # The last phase retrains the encoder too; its codes stay as useful.
+    clf = LogisticRegression(max_iter=2000)
+    accuracy = {
+        name: cross_val_score(clf, model.transform(X), y, cv=3).mean()
+        for name, model in (("staged", staged), ("shared", shared))
+    }
+    assert accuracy["staged"] > accuracy["shared"] - 0.05, accuracy
     # The decoded variances follow the code and stay above the pixel floor.
     block = _gaussian(staged)
     with torch.no_grad():
@@ -171,10 +179,10 @@ def test_stage_keeps_its_start_when_no_epoch_improves(digits, fits):
     block = _gaussian(shared)
     floor = torch.full((64,), 1e-6)
     kw = dict(floor=floor, batch_size=100, seed=0)
-    # With no step size nothing improves: patience ends both phases, and the
-    # head is its start, the shared variances, for every code.
+    # With no step size nothing improves: patience ends the three phases, and
+    # the head is its start, the shared variances, for every code.
     n_epochs = fit_decoded_variance(module, x, mask, None, learning_rate=0.0, **kw)
-    assert n_epochs == 2 * PATIENCE
+    assert n_epochs == 3 * PATIENCE
     with torch.no_grad():
         z = torch.randn(
             5, shared.n_components, generator=torch.Generator().manual_seed(0)
@@ -183,24 +191,28 @@ def test_stage_keeps_its_start_when_no_epoch_improves(digits, fits):
         np.testing.assert_allclose(
             decoded.numpy(), block.variance().expand(5, -1).numpy(), rtol=1e-5
         )
-        # ... and the means are those of the shared-variance decoder.
+        # ... the means are those of the shared-variance decoder, and the
+        # codes those of its encoder.
         np.testing.assert_array_equal(
             module.generative(z)[:, :64].numpy(),
             shared.module_.generative(z).numpy(),
+        )
+        np.testing.assert_array_equal(
+            module.inference(x)[0].numpy(), shared.module_.inference(x)[0].numpy()
         )
     again = copy.deepcopy(shared.module_)
     assert (
         fit_decoded_variance(
             again, x, mask, None, learning_rate=1e-3, max_epochs=3, **kw
         )
-        == 2 * 3
+        == 3 * 3
     )
     # A decoded block cannot be staged again.
     with pytest.raises(ValueError, match="shared-variance Gaussian block"):
         fit_decoded_variance(again, x, mask, None, learning_rate=1e-3, **kw)
 
 
-def test_stage_refits_an_undertrained_decoder(digits):
+def test_stage_refits_an_undertrained_model(digits):
     from skvae._staged import fit_decoded_variance
 
     X, _, X_test = digits
@@ -222,18 +234,26 @@ def test_stage_refits_an_undertrained_decoder(digits):
         seed=0,
     )
     x_test, _ = shared._fitted.encode(X_test)
+    noise = torch.randn(len(X_test), 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        loc, _ = shared.module_.inference(x_test)
-        # The encoder is untouched: the new rows get the same codes.
-        np.testing.assert_array_equal(module.inference(x_test)[0].numpy(), loc.numpy())
-        before = shared.module_.likelihoods.log_prob_sum(
-            shared.module_.generative(loc), x_test
+        loc_before, _ = shared.module_.inference(x_test)
+        loc_after, _ = module.inference(x_test)
+        fit_before = shared.module_.likelihoods.log_prob_sum(
+            shared.module_.generative(loc_before), x_test
         )
-        after = module.likelihoods.log_prob_sum(module.generative(loc), x_test)
-        means_before = shared.module_.generative(loc)[:, :64]
-        means_after = module.generative(loc)[:, :64]
-    # The decoder's phase moved the means, and most new rows fit better at
-    # their codes (decoded variances make a few unusual rows fit worse).
+        fit_after = module.likelihoods.log_prob_sum(
+            module.generative(loc_after), x_test
+        )
+        means_before = shared.module_.generative(loc_before)[:, :64]
+        means_after = module.generative(loc_after)[:, :64]
+        elbo_before = -sum(shared.module_.loss_terms(x_test, None, noise))
+        elbo_after = -sum(module.loss_terms(x_test, None, noise))
+    # The decoder's phase moved the means, the last phase the codes, and most
+    # new rows fit better at their codes (decoded variances make a few
+    # unusual rows fit worse).
     assert float((means_after - means_before).abs().max()) > 1e-2
-    gain = float(after.median() - before.median())
+    assert float((loc_after - loc_before).abs().max()) > 1e-2
+    gain = float(fit_after.median() - fit_before.median())
     assert gain > 3.0, gain
+    # So did most new rows' ELBO.
+    assert float(elbo_after.median() - elbo_before.median()) > 3.0
