@@ -403,6 +403,10 @@ class LikelihoodSet(nn.Module):
     def __len__(self) -> int:
         return len(self.blocks)
 
+    def slices(self, index: int) -> tuple[slice, slice, slice]:
+        """Block ``index``'s data columns, decoder outputs and mask columns."""
+        return self._slices[index]
+
     def _parts(self):
         return zip(self.blocks, self._slices, strict=True)
 

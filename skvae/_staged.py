@@ -106,7 +106,7 @@ def fit_decoded_variance(
         )
     likelihoods = module.likelihoods
     old = likelihoods.blocks[index]
-    cols, pars, mvars = likelihoods._slices[index]
+    cols, pars, mvars = likelihoods.slices(index)
     last = module.decoder[-1]
     trunk = module.decoder[:-1]
     device, dtype = last.weight.device, last.weight.dtype
