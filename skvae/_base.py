@@ -622,8 +622,12 @@ class _BaseVAE(BaseEstimator):
                 x, mask, condition, torch.Generator().manual_seed(plan.seed)
             )
         self.n_active_components_ = int(
-            (self.kl_per_component_ > ACTIVE_KL_THRESHOLD).sum()
+            (self.kl_per_component_ > self._active_kl_threshold()).sum()
         )
+
+    def _active_kl_threshold(self) -> float:
+        """Mean KL (nats) above which a latent component counts as active."""
+        return ACTIVE_KL_THRESHOLD
 
     def _latent_warnings(self):
         """(message, category) of each warning about the fitted latent layer."""

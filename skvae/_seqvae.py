@@ -12,7 +12,12 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from . import _params
-from ._base import _BaseVAE, store_params
+from ._base import (
+    ACTIVE_KL_THRESHOLD,
+    PosteriorCollapseWarning,
+    _BaseVAE,
+    store_params,
+)
 from ._chunks import block_rows, chunks
 from ._conditions import int_in_range
 from ._fitted import FittedVAE, pad_rows
@@ -119,7 +124,10 @@ best_validation_score_
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL(q(z_k | x) || N(0, 1)) over the training sequences, in nats.
     n_active_components_ : int
-        Components with ``kl_per_component_`` above 0.01 nats.
+        Components with ``kl_per_component_`` above ``free_bits`` + 0.01
+        nats: training gives each component up to ``free_bits`` nats at no
+        cost, so a component at that floor is not counted as used. None
+        active raises a ``PosteriorCollapseWarning``.
 
     See Also
     --------
@@ -247,6 +255,27 @@ best_validation_score_
             linear_path=schema.kind == "series",
             generator=torch.Generator().manual_seed(seed),
         )
+
+    def _active_kl_threshold(self) -> float:
+        """Mean KL (nats) above which a component counts as active.
+
+        ``free_bits`` above the usual threshold: training gives that much KL
+        away, so a component left at that floor carries no information it
+        paid for.
+        """
+        return ACTIVE_KL_THRESHOLD + self.module_.free_bits
+
+    def _latent_warnings(self):
+        """(message, category) of each warning about the fitted latent layer."""
+        if self.n_active_components_ == 0:
+            yield (
+                "Posterior collapse: no latent component carries more than the "
+                f"{self.module_.free_bits:.2g} nats that free_bits gives away "
+                f"(mean KL per component at most {self.kl_per_component_.max():.2g} "
+                "nats), so the decoder ignores the codes. Raise word_dropout, "
+                "lower beta, or fit longer.",
+                PosteriorCollapseWarning,
+            )
 
     def _check_continuation(self) -> None:
         module = self.module_

@@ -118,6 +118,23 @@ def test_series_units_jacobian_and_missing_steps():
     assert drawn.shape == (3, X.shape[1])
 
 
+def test_collapse_is_counted_above_the_free_bits():
+    # White noise has nothing to encode: every component stays at or below
+    # the KL that free bits give away, which no longer counts as active.
+    X = np.random.default_rng(0).normal(size=(200, 24))
+    with pytest.warns(skvae.PosteriorCollapseWarning, match="free_bits"):
+        noise = SequenceVAE(**SMALL).fit(X)
+    assert noise.n_active_components_ == 0
+    assert noise.kl_per_component_.max() <= noise.free_bits + 0.01
+    # Sines of random amplitude and phase have two degrees of freedom.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", skvae.PosteriorCollapseWarning)
+        sines = SequenceVAE(**SMALL).fit(_series())
+    assert 2 <= sines.n_active_components_ <= 3
+    used = np.sort(sines.kl_per_component_)[-2:]
+    assert (used > 1.0).all(), sines.kl_per_component_
+
+
 def test_multichannel_series():
     X = np.stack([_series(seed=0), _series(seed=1)], axis=-1)
     with warnings.catch_warnings():
