@@ -409,6 +409,7 @@ class _BaseVAE(BaseEstimator):
             seed=(plan.seed + 1) % 2**63,
             max_epochs=min(MAX_STAGED_EPOCHS, plan.max_iter),
             kl_weight=plan.beta,
+            verbose=plan.verbose,
         )
         self._staged_done = True
 

@@ -361,7 +361,8 @@ default={default}
     Log-likelihoods, samples, the noise and the decoded means
     (``inverse_transform``) follow the refitted decoder; the codes
     (``transform``) are those of ``"feature"`` up to the last phase's
-    changes to the encoder. On an image-like matrix (see ``standardize``)
+    changes to the encoder. With ``verbose=1`` each phase shows a progress
+    bar with its held-out loss. On an image-like matrix (see ``standardize``)
     the floor of these variances is 1e-5 of the squared pixel range, in any
     unit; otherwise ``min_variance``. It needs the MLP architecture and in-memory data;
     ``partial_fit`` trains the staged model as a whole and a first

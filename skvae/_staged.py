@@ -61,6 +61,7 @@ def fit_decoded_variance(
     seed: int,
     max_epochs: int = MAX_EPOCHS,
     kl_weight: float = 1.0,
+    verbose: int = 0,
 ) -> int:
     """Give ``module`` decoded Gaussian variances, then refit it around them.
 
@@ -90,6 +91,9 @@ def fit_decoded_variance(
         Most epochs (passes over the training rows) of each phase.
     kl_weight : float, default=1.0
         Weight of the KL term in the last phase's ELBO (the fit's ``beta``).
+    verbose : int, default=0
+        1 shows a progress bar over the phases' epochs with the held-out
+        loss (nats per row, in the module's units).
 
     Returns
     -------
@@ -148,9 +152,9 @@ def fit_decoded_variance(
         m = None if mask_g is None else mask_g[rows]
         return -new.log_prob_sum(params, x_g[rows], m).sum()
 
-    stopper = _EarlyStopped(held, train_rows, loc, gen, batch_size)
+    stopper = _EarlyStopped(held, train_rows, loc, gen, batch_size, verbose)
     n_epochs = stopper.fit(
-        list(head.parameters()), head_loss, learning_rate, max_epochs
+        list(head.parameters()), head_loss, learning_rate, max_epochs, "variances"
     )
 
     # The variances follow the block's means, before the next blocks' outputs.
@@ -178,6 +182,7 @@ def fit_decoded_variance(
         decoder_loss,
         learning_rate,
         max_epochs,
+        "decoder",
     )
 
     # Phase 3: the whole module on the ELBO, encoder included.
@@ -192,6 +197,7 @@ def fit_decoded_variance(
         elbo_loss,
         learning_rate * ELBO_PHASE_STEP,
         max_epochs,
+        "model",
     )
     return n_epochs
 
@@ -210,6 +216,8 @@ class _EarlyStopped:
         held-out rows (the same in every phase).
     batch_size : int
         Rows per Adam step.
+    verbose : int, default=0
+        1 shows each phase's epochs as a progress bar.
     """
 
     def __init__(
@@ -219,7 +227,9 @@ class _EarlyStopped:
         loc: torch.Tensor,
         generator: torch.Generator,
         batch_size: int,
+        verbose: int = 0,
     ) -> None:
+        self.verbose = verbose
         self.held, self.train_rows = held, train_rows
         self.gen, self.batch_size = generator, max(1, int(batch_size))
         self.width = loc.shape[1]
@@ -240,19 +250,34 @@ class _EarlyStopped:
         return total / len(self.held)
 
     def fit(
-        self, params: list[torch.Tensor], loss, learning_rate: float, max_epochs: int
+        self,
+        params: list[torch.Tensor],
+        loss,
+        learning_rate: float,
+        max_epochs: int,
+        label: str = "",
     ) -> int:
         """Train ``params``; keep the best held-out state. Returns the epochs run.
 
         The start is the first candidate: the held-out rows never end worse
-        off, and a non-finite score keeps it.
+        off, and a non-finite score keeps it. ``label`` names the phase on
+        the progress bar.
         """
+        from tqdm.auto import tqdm
+
         optimizer = torch.optim.Adam(params, lr=learning_rate)
         best_state = [p.detach().clone() for p in params]
         best, waited, n_epochs = self._held_out(loss), 0, 0
         if not math.isfinite(best):
             best = math.inf
         train_rows = self.train_rows
+        bar = tqdm(
+            total=max_epochs,
+            desc=f"skvae stage: {label}",
+            unit="epoch",
+            disable=not self.verbose,
+            leave=True,
+        )
         while n_epochs < max_epochs:
             n_epochs += 1
             order = torch.randperm(
@@ -263,6 +288,8 @@ class _EarlyStopped:
                 (loss(rows, self._noise(len(rows))) / len(rows)).backward()
                 optimizer.step()
             score = self._held_out(loss)
+            bar.update(1)
+            bar.set_postfix(held_out=f"{score:.4g}", best=f"{min(best, score):.4g}")
             if score < best - TOL:
                 best, waited = score, 0
                 best_state = [p.detach().clone() for p in params]
@@ -270,6 +297,7 @@ class _EarlyStopped:
                 waited += 1
                 if waited >= PATIENCE:
                     break
+        bar.close()
         with torch.no_grad():
             for p, saved in zip(params, best_state, strict=True):
                 p.copy_(saved)

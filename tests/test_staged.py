@@ -257,3 +257,19 @@ def test_stage_refits_an_undertrained_model(digits):
     assert gain > 3.0, gain
     # So did most new rows' ELBO.
     assert float(elbo_after.median() - elbo_before.median()) > 3.0
+
+
+def test_verbose_shows_each_phase_and_changes_nothing(digits, capsys):
+    X, _, X_test = digits
+    loud = VAETransformer(verbose=1, max_iter=10, n_iter_no_change=10, random_state=0)
+    loud.fit(X)
+    err = capsys.readouterr().err
+    for phase in ("variances", "decoder", "model"):
+        assert f"skvae stage: {phase}" in err
+    assert "held_out=" in err
+    quiet = VAETransformer(max_iter=10, n_iter_no_change=10, random_state=0).fit(X)
+    assert "skvae stage" not in capsys.readouterr().err
+    np.testing.assert_array_equal(loud.transform(X_test), quiet.transform(X_test))
+    np.testing.assert_array_equal(
+        loud.score_samples(X_test), quiet.score_samples(X_test)
+    )
