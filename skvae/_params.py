@@ -362,13 +362,14 @@ default={default}
     (``inverse_transform``) follow the refitted decoder; the codes
     (``transform``) are those of ``"feature"`` up to the last phase's
     changes to the encoder. With ``verbose=1`` each phase shows a progress
-    bar with its held-out loss. On an image-like matrix (see ``standardize``)
-    the floor of these variances is 1e-5 of the squared pixel range, in any
-    unit; otherwise ``min_variance``. It needs the MLP architecture and in-memory data;
-    ``partial_fit`` trains the staged model as a whole and a first
-    ``partial_fit`` call has no stage. ``"auto"``: ``"staged"`` for an
-    image-like matrix fitted in memory with the MLP architecture,
-    ``"feature"`` otherwise. The resolved value is ``gaussian_variance_``.""",
+    bar with its held-out loss. On an image-like matrix (see
+    ``standardize``) the floor of these variances is 1e-5 of the squared
+    pixel range, in any unit; otherwise ``min_variance``. It needs the MLP
+    architecture and in-memory data; ``partial_fit`` trains the staged
+    model as a whole and a first ``partial_fit`` call has no stage.
+    ``"auto"``: ``"staged"`` for an image-like matrix fitted in memory with
+    the MLP architecture, ``"feature"`` otherwise. The resolved value is
+    ``gaussian_variance_``.""",
     "variance_update": """{{"auto", "gradient", "closed_form"}}, default={default}
     How the ``"feature"`` variances are learned: by the optimizer's steps,
     or (``"closed_form"``) also set after every epoch to each column's mean
