@@ -48,7 +48,8 @@ class ColumnStats:
     """Per-column statistics of X, ignoring NaN, in O(chunk) extra memory.
 
     Two passes over row chunks (mean, then squared deviations), so no
-    full-size float64 copy of X is ever made.
+    full-size float64 copy of X is ever made. With ``divisor``, they are the
+    statistics of ``X / divisor`` (each chunk divided in float64).
 
     Attributes
     ----------
@@ -58,14 +59,14 @@ class ColumnStats:
         NaN for an all-missing column.
     """
 
-    def __init__(self, X: np.ndarray) -> None:
+    def __init__(self, X: np.ndarray, divisor: float = 1.0) -> None:
         p = X.shape[1]
         count = np.zeros(p)
         total = np.zeros(p)
         lo = np.full(p, np.nan)
         hi = np.full(p, np.nan)
         complete = True
-        for chunk in _row_chunks(X):
+        for chunk in _row_chunks(X, divisor):
             sums = chunk.sum(0)
             if np.isnan(sums).any():  # some entry is missing (or inf - inf)
                 complete = False
@@ -81,7 +82,7 @@ class ColumnStats:
             raise ValueError(_TOO_LARGE)
         mean = np.divide(total, count, out=np.zeros(p), where=count > 0)
         squares = np.zeros(p)
-        for chunk in _row_chunks(X):
+        for chunk in _row_chunks(X, divisor):
             dev = chunk - mean
             if not complete:
                 dev[np.isnan(dev)] = 0.0
@@ -109,10 +110,11 @@ class ColumnFacts:
         return cls(stats.count, stats.min, stats.max, stats.count < X.shape[0])
 
 
-def _row_chunks(X: np.ndarray):
+def _row_chunks(X: np.ndarray, divisor: float = 1.0):
     # A float64 copy of the chunk and about three temporaries of its size.
     for sl in chunks(X.shape[0], rows_per_chunk(X.shape[1], live=8)):
-        yield X[sl].astype(np.float64, copy=False)
+        chunk = X[sl].astype(np.float64, copy=False)
+        yield chunk if divisor == 1.0 else chunk / divisor
 
 
 def resolve_kinds(
@@ -271,6 +273,11 @@ class TabularSchema:
     n_categories : sequence of int, default=()
         Number of categories of each categorical column, in block order.
         Categorical columns hold integer codes in ``[0, n_categories)``.
+    quantile_maps : mapping of int to QuantileMap, optional
+        The map of each "quantile" column, by original position.
+    pre_scale : float, default=1.0
+        Divisor of the Gaussian columns, applied in float64 before ``mean``
+        and ``scale``, which are in its units.
     """
 
     #: Whether the Gaussian columns kept one common unit (not standardized
@@ -280,6 +287,8 @@ class TabularSchema:
     #: Overall range (maximum minus minimum) of the Gaussian columns, in
     #: data units, when they look like one unit (None otherwise).
     value_range = None
+    #: Divisor applied to the Gaussian columns before the rest (1: none).
+    pre_scale = 1.0
 
     def __init__(
         self,
@@ -289,6 +298,7 @@ class TabularSchema:
         fill: np.ndarray,
         n_categories: Sequence[int] = (),
         quantile_maps: Mapping[int, QuantileMap] | None = None,
+        pre_scale: float = 1.0,
     ) -> None:
         self.kinds = list(kinds)
         block = np.array([_BLOCK[k] for k in kinds], dtype=np.intp)
@@ -304,7 +314,8 @@ class TabularSchema:
         self.mean = mean
         self.scale = scale
         self.fill = fill
-        self.log_scale = np.log(scale)
+        self.pre_scale = float(pre_scale)
+        self.log_scale = np.log(scale) + math.log(self.pre_scale)
         n_gauss, n_bern, n_cat = self.block_sizes
         n_gb = n_gauss + n_bern
         #: Width of the encoded data (one-hot columns for categoricals).
@@ -406,16 +417,27 @@ class TabularSchema:
         # All columns Gaussian (as in most tables): X itself, not a copy.
         model = X if cols.size == X.shape[1] else X[:, cols]
         unit = bool(plain.all()) and shares_one_unit(model, stats, cols)
-        width = value_range = 1.0
+        value_range = pre_scale = 1.0
         if unit:
             value_range = np.nanmax(stats.max[cols]) - np.nanmin(stats.min[cols])
             if not value_range > np.max(tiny):
                 value_range = 1.0  # constant within rounding: nothing to divide
+        if unit and standardize is not False:
+            # Pixels are first divided by their range, in float64, and all
+            # statistics come from the divided values: pixels given in two
+            # units whose ratio is the ratio of their ranges (x / 255 and
+            # x) are then encoded to the same float32 numbers, so the model
+            # and its training do not depend on the unit.
+            pre_scale = float(value_range)
+            if pre_scale != 1.0:
+                sub = ColumnStats(model, divisor=pre_scale)
+                mean, std = sub.mean, sub.std
+                tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+                scale = np.where(std > tiny, std, 1.0)
         if standardize == "auto":
             standardize = not unit
-            if unit:
-                width = value_range
         if not standardize:
+            width = 1.0
             gauss_fill = mean / width
             mean, scale = np.zeros_like(mean), np.full_like(mean, width)
         elif unit:
@@ -434,7 +456,7 @@ class TabularSchema:
             )
         ]
         fill = np.concatenate([gauss_fill, p, *freqs])
-        schema = cls(kinds, mean, scale, fill, sizes, quantile_maps)
+        schema = cls(kinds, mean, scale, fill, sizes, quantile_maps, pre_scale)
         schema.common_scale = not standardize
         schema.image_like = unit
         schema.value_range = float(value_range) if unit else None
@@ -488,6 +510,8 @@ class TabularSchema:
             values are clipped to +-:data:`STANDARD_LIMIT`.
         """
         device = torch.device(device)
+        if self.pre_scale != 1.0:
+            X = self._pre_divided(X)
         if not X.flags.writeable or any(step < 0 for step in X.strides):
             # torch.from_numpy warns on read-only arrays and rejects negative
             # strides (a reversed view such as X[::-1]).
@@ -553,6 +577,26 @@ class TabularSchema:
             missing_x = missing[:, var]
         x = torch.where(missing_x, fill, x)
         return x, (~missing).to(x.dtype)
+
+    def _pre_divided(self, X: np.ndarray) -> np.ndarray:
+        """Float64 copy of ``X`` with the Gaussian columns divided by ``pre_scale``.
+
+        Raises
+        ------
+        ValueError
+            On a value beyond float32 (before the division, which could
+            otherwise bring it into range).
+        """
+        out = np.array(X, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            if np.nanmax(np.abs(out), initial=0.0) > _FLOAT32_MAX:
+                raise ValueError(_TOO_LARGE)
+        cols = self.order[: self.block_sizes[0]]
+        if cols.size == out.shape[1]:
+            out /= self.pre_scale
+        else:
+            out[:, cols] /= self.pre_scale
+        return out
 
     def _take_log(self, x: torch.Tensor) -> None:
         """Replace the lognormal columns of ``x`` (original order) by their log."""
@@ -669,6 +713,8 @@ class TabularSchema:
             out = np.hstack([out[:, :n_gb], codes])
         if n_gauss:
             out[:, :n_gauss] = out[:, :n_gauss] * self.scale + self.mean
+            if self.pre_scale != 1.0:
+                out[:, :n_gauss] *= self.pre_scale
             if self.log_positions.size:
                 pos = self.log_positions
                 with np.errstate(over="ignore"):

@@ -46,7 +46,9 @@ def test_image_like_is_read_from_the_data(digits):
 
 def test_blank_pixels_get_a_floored_scale(digits):
     schema = TabularSchema.fit(digits)
-    std = digits.std(axis=0)
+    # Pixels are divided by their range (16) first; the scales are in that unit.
+    assert schema.pre_scale == 16.0
+    std = digits.std(axis=0) / 16.0
     varying = std > 0
     typical = np.median(std[varying])
     assert (~varying).any()
@@ -72,3 +74,31 @@ def test_two_pixel_units_give_one_model(cls, digits):
         np.testing.assert_allclose(
             a.transform(digits), b.transform(digits / 16), atol=1e-6
         )
+
+
+@pytest.mark.parametrize("cls", [VAETransformer, VAEOutlierDetector])
+def test_pixels_over_their_maximum_give_the_same_numbers(cls, digits):
+    """0..240 grey levels and the same divided by 240: bit-identical models.
+
+    The ratio is not a power of two, so only dividing by the range before
+    any statistic makes the two encodings, and so the two trainings, equal.
+    """
+    grey = digits * 15.0
+    unit = grey / 240.0
+    a = cls(**FIXED).fit(grey)
+    b = cls(**FIXED).fit(unit)
+    np.testing.assert_allclose(
+        a.score_samples(grey) + grey.shape[1] * np.log(240.0),
+        b.score_samples(unit),
+        rtol=1e-12,
+    )
+    if cls is VAETransformer:
+        np.testing.assert_array_equal(a.transform(grey), b.transform(unit))
+        np.testing.assert_allclose(
+            a.inverse_transform(a.transform(grey)),
+            240.0 * b.inverse_transform(b.transform(unit)),
+            rtol=1e-12,
+            atol=1e-12,
+        )
+    else:
+        np.testing.assert_array_equal(a.predict(grey), b.predict(unit))
