@@ -393,8 +393,8 @@ class _BaseVAE(BaseEstimator):
         if schema.value_range is None:
             return torch.full((schema.block_sizes[0],), float(self.min_variance))
         share = _params.AUTO_PIXEL_VARIANCE_FLOOR
-        pre_scale = getattr(schema, "pre_scale", 1.0)
-        floor = share * (schema.value_range / pre_scale / np.asarray(schema.scale)) ** 2
+        unit_range = schema.value_range / schema.pre_scale
+        floor = share * (unit_range / np.asarray(schema.scale)) ** 2
         return torch.as_tensor(floor, dtype=torch.float32)
 
     def _fit_staged_variance(self, data, plan) -> None:

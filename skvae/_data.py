@@ -408,9 +408,7 @@ class TabularSchema:
             mean[j], std[j] = 0.0, 1.0
         gauss = np.isin(kind_arr, ("gaussian", "lognormal", "quantile"))
         mean, std = mean[gauss], std[gauss]
-        # Constant (or all-missing) columns keep unit scale, as StandardScaler.
-        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
-        scale = np.where(std > tiny, std, 1.0)
+        tiny, scale = _unit_if_constant(mean, std)
         gauss_fill = np.zeros_like(mean)
         plain = kind_arr[gauss] == "gaussian"
         cols = np.flatnonzero(gauss)
@@ -424,22 +422,20 @@ class TabularSchema:
                 value_range = 1.0  # constant within rounding: nothing to divide
         if unit and standardize is not False:
             # Pixels are first divided by their range, in float64, and all
-            # statistics come from the divided values: pixels given in two
-            # units whose ratio is the ratio of their ranges (x / 255 and
-            # x) are then encoded to the same float32 numbers, so the model
-            # and its training do not depend on the unit.
+            # statistics come from the divided values: pixels given in a
+            # unit and in that unit divided by their range are then encoded
+            # to the same float32 numbers, so the model and its training do
+            # not depend on the unit.
             pre_scale = float(value_range)
             if pre_scale != 1.0:
                 sub = ColumnStats(model, divisor=pre_scale)
                 mean, std = sub.mean, sub.std
-                tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
-                scale = np.where(std > tiny, std, 1.0)
+                tiny, scale = _unit_if_constant(mean, std)
         if standardize == "auto":
             standardize = not unit
         if not standardize:
-            width = 1.0
-            gauss_fill = mean / width
-            mean, scale = np.zeros_like(mean), np.full_like(mean, width)
+            gauss_fill = mean
+            mean, scale = np.zeros_like(mean), np.ones_like(mean)
         elif unit:
             # Pixels: no column's scale below a share of the typical one, so
             # a pixel blank (or nearly) in training neither gets a unit that
@@ -588,9 +584,11 @@ class TabularSchema:
             otherwise bring it into range).
         """
         out = np.array(X, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            if np.nanmax(np.abs(out), initial=0.0) > _FLOAT32_MAX:
-                raise ValueError(_TOO_LARGE)
+        # Two reductions, no full-size temporary; NaN (missing) is skipped.
+        hi = np.nanmax(out, initial=-np.inf)
+        lo = np.nanmin(out, initial=np.inf)
+        if max(hi, -lo) > _FLOAT32_MAX:
+            raise ValueError(_TOO_LARGE)
         cols = self.order[: self.block_sizes[0]]
         if cols.size == out.shape[1]:
             out /= self.pre_scale
@@ -725,6 +723,16 @@ class TabularSchema:
         if not self.identity_order:
             out = out[:, self.inverse_order]
         return out
+
+
+def _unit_if_constant(mean: np.ndarray, std: np.ndarray):
+    """(tiny, scale): ``std``, with unit scale where a column is constant.
+
+    Constant (or all-missing) columns keep unit scale, as in StandardScaler;
+    ``tiny`` is the spread below which a column counts as constant.
+    """
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+    return tiny, np.where(std > tiny, std, 1.0)
 
 
 def _check_codes(values: np.ndarray, k: int, *, which, names) -> None:

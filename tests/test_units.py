@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.preprocessing import MinMaxScaler
 
-from skvae import VAEOutlierDetector, VAETransformer
+from skvae import VAEImputer, VAEOutlierDetector, VAETransformer
 from skvae._data import SCALE_FLOOR, TabularSchema
 
 FIXED = {
@@ -76,7 +76,7 @@ def test_two_pixel_units_give_one_model(cls, digits):
         )
 
 
-@pytest.mark.parametrize("cls", [VAETransformer, VAEOutlierDetector])
+@pytest.mark.parametrize("cls", [VAETransformer, VAEOutlierDetector, VAEImputer])
 def test_pixels_over_their_maximum_give_the_same_numbers(cls, digits):
     """0..240 grey levels and the same divided by 240: bit-identical models.
 
@@ -84,11 +84,14 @@ def test_pixels_over_their_maximum_give_the_same_numbers(cls, digits):
     any statistic makes the two encodings, and so the two trainings, equal.
     """
     grey = digits * 15.0
+    if cls is VAEImputer:
+        grey[np.random.default_rng(0).random(grey.shape) < 0.1] = np.nan
     unit = grey / 240.0
     a = cls(**FIXED).fit(grey)
     b = cls(**FIXED).fit(unit)
+    observed = (~np.isnan(grey)).sum(axis=1)
     np.testing.assert_allclose(
-        a.score_samples(grey) + grey.shape[1] * np.log(240.0),
+        a.score_samples(grey) + observed * np.log(240.0),
         b.score_samples(unit),
         rtol=1e-12,
     )
@@ -99,6 +102,10 @@ def test_pixels_over_their_maximum_give_the_same_numbers(cls, digits):
             240.0 * b.inverse_transform(b.transform(unit)),
             rtol=1e-12,
             atol=1e-12,
+        )
+    elif cls is VAEImputer:
+        np.testing.assert_allclose(
+            a.transform(grey), 240.0 * b.transform(unit), rtol=1e-12, atol=1e-12
         )
     else:
         np.testing.assert_array_equal(a.predict(grey), b.predict(unit))
