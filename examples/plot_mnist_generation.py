@@ -67,7 +67,7 @@ vae = VAETransformer(
 vae.fit(X_train)
 print(
     f"{vae.n_iter_} epochs in {time.perf_counter() - start:.1f} s, "
-    f"{vae.n_active_components_}/{vae.n_components} latent components active"
+    f"{vae.n_active_components_}/{vae.n_components_} latent components active"
 )
 print(f"held-out log-likelihood: {vae.score(X_test):.1f} nats per digit")
 

@@ -417,6 +417,9 @@ class _BaseVAE(BaseEstimator):
     def _build_module(self, schema, has_missing: bool, n_conditions: int, seed: int):
         """The initialised torch module for ``schema`` (on the CPU).
 
+        Sets ``n_components_`` and ``activation_``, the network's size and
+        activation with ``"auto"`` resolved for ``schema``.
+
         Its Gaussian variances are those of ``gaussian_variance_`` (the
         resolved value): a staged module is built with shared variances,
         before its stage, unless the stage has run (a saved model).
@@ -433,6 +436,13 @@ class _BaseVAE(BaseEstimator):
             image_shape = self._image_shape(schema)
         else:
             self.__dict__.pop("image_shape_", None)
+        self.n_components_ = _params.latent_size(self.n_components, schema.image_like)
+        self.activation_ = _params.network_activation(
+            self.activation,
+            image_like=schema.image_like,
+            n_components=self.n_components_,
+            architecture=self.architecture,
+        )
         return build_module(
             make_likelihoods(
                 schema.block_sizes,
@@ -441,9 +451,9 @@ class _BaseVAE(BaseEstimator):
                 gaussian_variance=variance,
                 gaussian_floor=floor,
             ),
-            self.n_components,
+            self.n_components_,
             _params.hidden_sizes(self.hidden_layer_sizes),
-            self.activation,
+            self.activation_,
             mask_channel=self._always_mask_channel or has_missing,
             n_conditions=n_conditions,
             image_shape=image_shape,

@@ -130,7 +130,7 @@ def lazy_call(estimator, method: str, kind: str, X, *args, **kwargs):
         return _mean_score(estimator, X, *args, **kwargs)
     if kind == "draws":
         return _draws(estimator, X, *args, **kwargs)
-    width = estimator.n_components if kind == "decode" else estimator.n_features_in_
+    width = estimator.n_components_ if kind == "decode" else estimator.n_features_in_
     X = _checked_input(estimator, X, width, check_names=kind != "decode")
     if kind == "decode":
         X = _as_frame_input(estimator, X)

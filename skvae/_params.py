@@ -62,6 +62,15 @@ VALIDATION_TRIM = 0.01
 #: decoded variances, as a share of the squared overall range of the pixels.
 AUTO_PIXEL_VARIANCE_FLOOR = 1e-5
 
+#: ``n_components="auto"``: latent components of an image-like matrix and of
+#: any other table.
+AUTO_LATENT = {"image": 32, "table": 8}
+#: ``activation="auto"``: the MLP of an image-like matrix with at least this
+#: many latent components gets :data:`AUTO_SMOOTH_ACTIVATION`; any other
+#: model gets ReLU.
+AUTO_SMOOTH_MIN_LATENT = 16
+AUTO_SMOOTH_ACTIVATION = "elu"
+
 SHARED_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "architecture": [StrOptions({"mlp", "conv"})],
@@ -96,6 +105,19 @@ SHARED_CONSTRAINTS: dict = {
     "device": [str, torch.device],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+}
+
+
+#: Constraints of the estimators whose network size and activation may be
+#: chosen from the data (:func:`latent_size`, :func:`network_activation`).
+AUTO_NETWORK_CONSTRAINTS: dict = {
+    "n_components": [
+        Interval(Integral, 1, None, closed="left"),
+        StrOptions({"auto"}),
+    ],
+    "activation": [
+        StrOptions({"auto", "relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})
+    ],
 }
 
 
@@ -199,6 +221,32 @@ def resolved_plan(plan, params: dict) -> dict:
         "refit": bool(plan.refit),
     }
     return {name: value for name, value in settings.items() if name in params}
+
+
+def latent_size(value, image_like: bool) -> int:
+    """``n_components`` with ``"auto"`` resolved (:data:`AUTO_LATENT`)."""
+    if value != "auto":
+        return int(value)
+    return AUTO_LATENT["image" if image_like else "table"]
+
+
+def network_activation(
+    value: str, *, image_like: bool, n_components: int, architecture: str
+) -> str:
+    """``activation`` with ``"auto"`` resolved.
+
+    ``"auto"``: :data:`AUTO_SMOOTH_ACTIVATION` for the MLP of an image-like
+    matrix with at least :data:`AUTO_SMOOTH_MIN_LATENT` latent components,
+    ReLU otherwise.
+    """
+    if value != "auto":
+        return value
+    smooth = (
+        image_like
+        and architecture == "mlp"
+        and n_components >= AUTO_SMOOTH_MIN_LATENT
+    )
+    return AUTO_SMOOTH_ACTIVATION if smooth else "relu"
 
 
 def hidden_sizes(value) -> tuple[int, ...]:
@@ -399,6 +447,22 @@ default={default}
     and validation score.""",
 }
 
+#: Docs of the parameters of :data:`AUTO_NETWORK_CONSTRAINTS`, for the
+#: estimators that take them (their ``_shared_docs``).
+AUTO_NETWORK_DOCS: dict[str, str] = {
+    "n_components": """int or "auto", default={default}
+    Dimension of the latent space. ``"auto"``: 32 for an image-like matrix
+    (see ``standardize``), 8 for any other table. The fitted value is
+    ``n_components_``.""",
+    "activation": """{{"auto", "relu", "elu", "gelu", "tanh", "silu", \
+"leaky_relu"}}, default={default}
+    Hidden-layer activation. ``"auto"``: ELU for the MLP of an image-like
+    matrix (see ``standardize``) with at least 16 latent components, whose
+    smooth decoder models pixels more closely; ReLU otherwise (with fewer
+    components, as in a 2-D embedding, ReLU codes separate classes better).
+    The fitted choice is ``activation_``.""",
+}
+
 _MARKER = "    {shared_parameters}\n"
 
 
@@ -408,16 +472,18 @@ def document(cls: type) -> type:
     A line ``{name}`` (indented four spaces) in the docstring is replaced by
     that shared parameter's entry, and the line ``{shared_parameters}`` by
     the entries of all the others, in the order of ``cls.__init__``'s
-    signature.
+    signature. A class's ``_shared_docs`` replace entries of
+    :data:`SHARED_DOCS`.
     """
     doc = cls.__doc__
     if doc is None or _MARKER not in doc:
         raise ValueError(f"{cls.__name__} docstring lacks the shared marker.")
     rest = []
+    docs = {**SHARED_DOCS, **getattr(cls, "_shared_docs", {})}
     for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name not in SHARED_DOCS:
+        if name not in docs:
             continue
-        text = SHARED_DOCS[name].format(default=_shown(param.default))
+        text = docs[name].format(default=_shown(param.default))
         entry = "".join(f"    {line}\n" for line in f"{name} : {text}".split("\n"))
         marker = f"    {{{name}}}\n"
         if marker in doc:

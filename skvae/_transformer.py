@@ -8,6 +8,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
+from . import _params
 from ._base import _BaseVAE, store_params
 from ._conditions import ClassConditioned, int_in_range, one_row
 from ._dask import dask_inference
@@ -31,7 +32,7 @@ class VAETransformer(
     """Variational autoencoder as a scikit-learn transformer.
 
     An encoder maps each row to a Gaussian posterior q(z | x) over
-    ``n_components`` latent variables; a decoder maps z to the parameters of
+    ``n_components_`` latent variables; a decoder maps z to the parameters of
     p(x | z), one likelihood per column. ``transform`` returns posterior
     means, ``inverse_transform`` decodes codes, ``sample`` generates rows,
     ``score_samples`` estimates log p(x), and ``interpolate`` and
@@ -73,6 +74,11 @@ class VAETransformer(
     gaussian_variance_ : str
         ``gaussian_variance`` as the last fit resolved it: ``"feature"``,
         ``"decoder"`` or ``"staged"``.
+    n_components_ : int
+        Dimension of the latent space (``n_components`` with ``"auto"``
+        resolved).
+    activation_ : str
+        Hidden-layer activation (``activation`` with ``"auto"`` resolved).
     loss_curve_ : list of float
         Training loss (negative ELBO per row, in the model's units) per epoch.
     best_loss_ : float
@@ -84,7 +90,7 @@ class VAETransformer(
         the held-out rows are left out of this mean.
     best_validation_score_ : float or None
         Best validation ELBO; its weights are the fitted ones.
-    kl_per_component_ : ndarray of shape (n_components,)
+    kl_per_component_ : ndarray of shape (n_components_,)
         Mean KL(q(z_k | x) || N(0, 1)) over the training rows (32,768 of
         them drawn at random, when there are more) per latent component, in
         nats; near 0 means the component is unused.
@@ -159,20 +165,22 @@ class VAETransformer(
 
     _parameter_constraints: dict = {
         **_BaseVAE._parameter_constraints,
+        **_params.AUTO_NETWORK_CONSTRAINTS,
         "conditional": ["boolean"],
     }
+    _shared_docs = _params.AUTO_NETWORK_DOCS
     # Synthetic rows keep each numeric column's values, ties and range.
     _frame_numeric_kind = "quantile"
 
     def __init__(
         self,
-        n_components=8,
+        n_components="auto",
         *,
         conditional=False,
         architecture="mlp",
         image_shape=None,
         hidden_layer_sizes=(256, 128),
-        activation="relu",
+        activation="auto",
         likelihood="auto",
         handle_unknown="error",
         standardize=True,
@@ -205,7 +213,7 @@ class VAETransformer(
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        return self.n_components_
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -273,7 +281,7 @@ class VAETransformer(
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components)
+        Z : ndarray of shape (n_samples, n_components_)
             Latent codes, in the dtype of X (float32 or float64). For a Dask
             Array, a lazy Dask Array with one row chunk per row chunk of X;
             for a Dask DataFrame, a lazy Dask DataFrame on X's index with
@@ -298,7 +306,7 @@ class VAETransformer(
         Parameters
         ----------
         Z : array-like, Dask Array or Dask DataFrame of shape (n_samples, \
-n_components)
+n_components_)
             Latent codes: finite, within +-1e4.
         y : array-like of shape (n_samples,), label or None, default=None
             Class of each row for a conditional model, where it is required
@@ -317,10 +325,10 @@ n_components)
         """
         check_is_fitted(self)
         Z = check_array(Z, dtype=[np.float64, np.float32])
-        if Z.shape[1] != self.n_components:
+        if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but this VAETransformer has "
-                f"n_components={self.n_components}."
+                f"{self.n_components_} latent components (n_components_)."
             )
         if Z.size and float(np.abs(Z).max()) > MAX_CODE:
             raise ValueError(
@@ -362,7 +370,7 @@ n_components)
         n_samples = int_in_range(n_samples, "n_samples", 1)
         model = self._model()
         gen = self._draw_generator(random_state)
-        eps = torch.randn(n_samples, self.n_components, generator=gen)
+        eps = torch.randn(n_samples, self.n_components_, generator=gen)
         if y is None and self._is_conditional_fit():
             prior = torch.as_tensor(self.class_prior_, dtype=torch.float64)
             index = torch.multinomial(prior, n_samples, replacement=True, generator=gen)
@@ -457,7 +465,7 @@ n_components)
             The row whose code is varied (a one-row DataFrame or a Series also
             works).
         dimension : int
-            The latent component to vary, in ``[0, n_components)``.
+            The latent component to vary, in ``[0, n_components_)``.
         values : array-like of shape (n_values,), default=None
             Values given to that component. None uses
             ``np.linspace(-3, 3, 7)``.
@@ -480,8 +488,8 @@ n_components)
             dimension,
             "dimension",
             0,
-            self.n_components - 1,
-            why=f" for this model with n_components={self.n_components}",
+            self.n_components_ - 1,
+            why=f" for this model with n_components_={self.n_components_}",
         )
         values = TRAVERSE_VALUES if values is None else values
         values = np.asarray(values, dtype=np.float64)

@@ -341,7 +341,7 @@ def test_class_prior_is_learned_and_used_for_sampling(cvae, digits):
     """p(z | y) is a learned Gaussian per class; sample(y=c) draws from it."""
     module = cvae.module_
     loc = module.latent.prior_loc.detach().numpy()
-    assert loc.shape == (10, cvae.n_components)
+    assert loc.shape == (10, cvae.n_components_)
     # The classes moved apart from the initial N(0, I).
     assert np.abs(loc).max() > 0.1
     spread = np.linalg.norm(loc[:, None] - loc[None], axis=-1)

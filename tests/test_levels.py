@@ -122,7 +122,7 @@ def test_unseen_values_score_low_and_refuse_nothing(paired_fit, tmp_path):
     assert (scores[:3] < seen[:3] - 5).all()
     assert scores[3] == seen[3]
     codes = vae.transform(odd)
-    assert codes.shape == (4, vae.n_components)
+    assert codes.shape == (4, vae.n_components_)
     assert np.isfinite(codes).all()
     # A missing entry is missing, not unseen.
     holes = rows.astype({"month": "Int64"})

@@ -190,7 +190,7 @@ def test_default_fits_on_bundled_tables_end_by_their_own_rule(name):
         scores = vae.score_samples(X_test)
         det = VAEOutlierDetector(random_state=0).fit(X_train)
         flags = det.predict(X_test)
-    assert Z.shape == (len(X_test), vae.n_components)
+    assert Z.shape == (len(X_test), vae.n_components_)
     assert np.isfinite(Z).all()
     assert np.isfinite(scores).all()
     assert set(np.unique(flags)) <= {-1, 1}

@@ -72,7 +72,7 @@ def test_staged_keeps_informative_codes_and_raises_the_density(digits, fits):
     block = _gaussian(staged)
     with torch.no_grad():
         z = torch.randn(
-            4, staged.n_components, generator=torch.Generator().manual_seed(0)
+            4, staged.n_components_, generator=torch.Generator().manual_seed(0)
         )
         values = block.variance(staged.module_.generative(z))
     assert values.shape == (4, 64)
@@ -185,7 +185,7 @@ def test_stage_keeps_its_start_when_no_epoch_improves(digits, fits):
     assert n_epochs == 3 * PATIENCE
     with torch.no_grad():
         z = torch.randn(
-            5, shared.n_components, generator=torch.Generator().manual_seed(0)
+            5, shared.n_components_, generator=torch.Generator().manual_seed(0)
         )
         decoded = module.likelihoods.blocks[0].variance(module.generative(z))
         np.testing.assert_allclose(
@@ -234,7 +234,9 @@ def test_stage_refits_an_undertrained_model(digits):
         seed=0,
     )
     x_test, _ = shared._fitted.encode(X_test)
-    noise = torch.randn(len(X_test), 8, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(
+        len(X_test), shared.n_components_, generator=torch.Generator().manual_seed(1)
+    )
     with torch.no_grad():
         loc_before, _ = shared.module_.inference(x_test)
         loc_after, _ = module.inference(x_test)
