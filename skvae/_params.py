@@ -242,9 +242,7 @@ def network_activation(
     if value != "auto":
         return value
     smooth = (
-        image_like
-        and architecture == "mlp"
-        and n_components >= AUTO_SMOOTH_MIN_LATENT
+        image_like and architecture == "mlp" and n_components >= AUTO_SMOOTH_MIN_LATENT
     )
     return AUTO_SMOOTH_ACTIVATION if smooth else "relu"
 
