@@ -42,7 +42,9 @@ Tasks (one row per dataset x metric; mean over seeds in the tables)
   ``score_samples`` (= ``score``, log-likelihood in nats per row in the raw
   units; a second row gives the median over the test rows, which a few
   rows far outside the training range do not dominate). Peers ``FactorAnalysis(k)`` and
-  probabilistic ``PCA(k)`` ``score``, k = min(8, d - 1), on the same raw
+  probabilistic ``PCA(k)`` ``score``, k = min(``n_components_``, d - 1)
+  with the fitted model's ``n_components_`` (8 for tables, 32 for
+  image-like matrices; 8 when the fit failed), on the same raw
   data, except that the columns constant on the training rows are dropped
   for the peers only (a constant column gives Factor Analysis a zero noise
   variance, a degenerate density); their number is in the JSON
@@ -466,14 +468,18 @@ def task_density(name: str, seed: int, ctx: dict) -> dict:
     """Held-out log-likelihood of VAETransformer against FA and PPCA."""
     Xtr, Xte, _, _ = split(name, seed, ctx["mnist_rows"])
 
+    latent = {"k": 8}
+
     def fit_score():
         model = VAETransformer(random_state=0).fit(Xtr)
+        latent["k"] = model.n_components_
         scores = model.score_samples(Xte)
         return (float(np.mean(scores)), float(np.median(scores))), model
 
     result, record = call_skvae(fit_score)
     keep = np.ptp(Xtr, axis=0) > 0
-    k = max(1, min(8, int(keep.sum()) - 1))
+    # The peers get as many components as the fitted model (8 if it failed).
+    k = max(1, min(latent["k"], int(keep.sum()) - 1))
     peers = {
         f"FactorAnalysis({k})": call_peer(
             lambda: _peer_density(
