@@ -355,7 +355,8 @@ def call_skvae(func: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
         ``seconds``, ``error`` (``"Type: message"`` or None), ``traceback``,
         ``warnings`` (list of ``{"category", "message"}``) and the model's
         attributes, with what ``"auto"`` chose: ``training_plan``,
-        ``gaussian_variance`` and the count of each kind in
+        ``gaussian_variance``, ``n_components``, ``activation``, whether the
+        matrix was read as image-like, and the count of each kind in
         ``column_likelihoods``.
     """
     record: dict[str, Any] = {"error": None, "traceback": None}
@@ -378,6 +379,10 @@ def call_skvae(func: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
     # What "auto" chose: the training plan and the column kinds (counted).
     record["training_plan"] = getattr(model, "training_plan_", None)
     record["gaussian_variance"] = getattr(model, "gaussian_variance_", None)
+    record["n_components"] = getattr(model, "n_components_", None)
+    record["activation"] = getattr(model, "activation_", None)
+    schema = getattr(model, "schema_", None)
+    record["image_like"] = None if schema is None else bool(schema.image_like)
     kinds = getattr(model, "column_likelihoods_", None)
     record["column_likelihoods"] = (
         None if kinds is None else dict(Counter(str(k) for k in kinds))

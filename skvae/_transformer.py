@@ -90,7 +90,7 @@ class VAETransformer(
         the held-out rows are left out of this mean.
     best_validation_score_ : float or None
         Best validation ELBO; its weights are the fitted ones.
-    kl_per_component_ : ndarray of shape (n_components_,)
+    kl_per_component_ : ndarray of shape (`n_components_`,)
         Mean KL(q(z_k | x) || N(0, 1)) over the training rows (32,768 of
         them drawn at random, when there are more) per latent component, in
         nats; near 0 means the component is unused.
@@ -281,7 +281,7 @@ class VAETransformer(
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components_)
+        Z : ndarray of shape (n_samples, `n_components_`)
             Latent codes, in the dtype of X (float32 or float64). For a Dask
             Array, a lazy Dask Array with one row chunk per row chunk of X;
             for a Dask DataFrame, a lazy Dask DataFrame on X's index with
@@ -306,7 +306,7 @@ class VAETransformer(
         Parameters
         ----------
         Z : array-like, Dask Array or Dask DataFrame of shape (n_samples, \
-n_components_)
+`n_components_`)
             Latent codes: finite, within +-1e4.
         y : array-like of shape (n_samples,), label or None, default=None
             Class of each row for a conditional model, where it is required
