@@ -436,10 +436,11 @@ class _BaseVAE(BaseEstimator):
             image_shape = self._image_shape(schema)
         else:
             self.__dict__.pop("image_shape_", None)
-        self.n_components_ = _params.latent_size(self.n_components, schema.image_like)
+        pixels = schema.pixels
+        self.n_components_ = _params.latent_size(self.n_components, pixels)
         self.activation_ = _params.network_activation(
             self.activation,
-            image_like=schema.image_like,
+            image_like=pixels,
             n_components=self.n_components_,
             architecture=self.architecture,
         )

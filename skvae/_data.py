@@ -284,6 +284,10 @@ class TabularSchema:
     #: per column), and whether they look like one (:func:`shares_one_unit`).
     common_scale = False
     image_like = False
+    #: Whether the columns are pixels of one unit whatever their likelihood:
+    #: ``image_like``, or every column Gaussian or Bernoulli (some Bernoulli)
+    #: and the matrix passing :func:`shares_one_unit`.
+    pixels = False
     #: Overall range (maximum minus minimum) of the Gaussian columns, in
     #: data units, when they look like one unit (None otherwise).
     value_range = None
@@ -455,6 +459,12 @@ class TabularSchema:
         schema = cls(kinds, mean, scale, fill, sizes, quantile_maps, pre_scale)
         schema.common_scale = not standardize
         schema.image_like = unit
+        pixel_kinds = np.isin(kind_arr, ("gaussian", "bernoulli"))
+        schema.pixels = unit or bool(
+            pixel_kinds.all()
+            and (kind_arr == "bernoulli").any()
+            and shares_one_unit(X, stats, np.arange(X.shape[1]))
+        )
         schema.value_range = float(value_range) if unit else None
         return schema
 

@@ -450,8 +450,8 @@ default={default}
 AUTO_NETWORK_DOCS: dict[str, str] = {
     "n_components": """int or "auto", default={default}
     Dimension of the latent space. ``"auto"``: 32 for an image-like matrix
-    (see ``standardize``), 8 for any other table. The fitted value is
-    ``n_components_``.""",
+    (see ``standardize``; pixels modelled as Bernoulli count too), 8 for
+    any other table. The fitted value is ``n_components_``.""",
     "activation": """{{"auto", "relu", "elu", "gelu", "tanh", "silu", \
 "leaky_relu"}}, default={default}
     Hidden-layer activation. ``"auto"``: ELU for the MLP of an image-like

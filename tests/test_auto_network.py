@@ -47,6 +47,17 @@ def test_images_get_a_wide_latent_and_smooth_networks(raw_digits):
     assert _fit(_quick(), raw_digits / 16).n_components_ == 32
 
 
+def test_bernoulli_pixels_are_images_too(raw_digits):
+    vae = _fit(_quick(likelihood="bernoulli"), raw_digits / 16)
+    assert vae.schema_.pixels
+    assert not vae.schema_.image_like  # no Gaussian pixels to keep in units
+    assert (vae.n_components_, vae.activation_) == (32, "elu")
+    # A narrow binary table is not.
+    binary = (np.random.default_rng(0).random((200, 10)) < 0.3).astype(float)
+    table = _fit(_quick(likelihood="bernoulli"), binary)
+    assert (table.n_components_, table.activation_) == (8, "relu")
+
+
 def test_tables_keep_a_small_latent_and_relu():
     X = load_iris().data
     vae = _fit(_quick(), X)
