@@ -8,7 +8,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score, train_test_split
 
 from skvae import VAETransformer
 
@@ -86,3 +87,18 @@ def gaussian_table():
     W = rng.normal(size=(2, 6))
     X = Z @ W + 0.3 * rng.normal(size=(400, 6))
     return X * np.array([1, 10, 100, 0.1, 1, 5]) + np.array([0, 5, -50, 2, 1, 0])
+
+
+def _code_accuracy(models: dict, X, y) -> dict:
+    """Mean 3-fold logistic-regression accuracy on each model's codes of X."""
+    clf = LogisticRegression(max_iter=3000)
+    return {
+        name: cross_val_score(clf, model.transform(X), y, cv=3).mean()
+        for name, model in models.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def code_accuracy():
+    """How well a linear classifier reads the classes from models' codes."""
+    return _code_accuracy

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits, load_iris
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
 
 from skvae import VAETransformer, load, save
 from skvae._likelihoods import GaussianLikelihood
@@ -56,17 +54,15 @@ def test_auto_stages_image_like_matrices_only(digits, fits):
     assert not _gaussian(iris).decoded
 
 
-def test_staged_keeps_informative_codes_and_raises_the_density(digits, fits):
+def test_staged_keeps_informative_codes_and_raises_the_density(
+    digits, fits, code_accuracy
+):
     X, y, X_test = digits
     staged, shared, _ = fits
     gain = staged.score(X_test) - shared.score(X_test)
     assert gain > 3.0, gain
     # The last phase retrains the encoder too; its codes stay as useful.
-    clf = LogisticRegression(max_iter=2000)
-    accuracy = {
-        name: cross_val_score(clf, model.transform(X), y, cv=3).mean()
-        for name, model in (("staged", staged), ("shared", shared))
-    }
+    accuracy = code_accuracy({"staged": staged, "shared": shared}, X, y)
     assert accuracy["staged"] > accuracy["shared"] - 0.05, accuracy
     # The decoded variances follow the code and stay above the pixel floor.
     block = _gaussian(staged)
