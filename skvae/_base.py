@@ -436,11 +436,10 @@ class _BaseVAE(BaseEstimator):
             image_shape = self._image_shape(schema)
         else:
             self.__dict__.pop("image_shape_", None)
-        pixels = schema.pixels
-        self.n_components_ = _params.latent_size(self.n_components, pixels)
+        self.n_components_ = _params.latent_size(self.n_components, schema.pixels)
         self.activation_ = _params.network_activation(
             self.activation,
-            image_like=pixels,
+            pixels=schema.pixels,
             n_components=self.n_components_,
             architecture=self.architecture,
         )

@@ -14,6 +14,7 @@ from numbers import Integral, Real
 
 import torch
 
+from ._networks import ACTIVATIONS
 from ._utils import Interval, StrOptions
 
 #: Tables with at least this many rows get the large-table values of the
@@ -71,12 +72,15 @@ AUTO_LATENT = {"image": 32, "table": 8}
 AUTO_SMOOTH_MIN_LATENT = 16
 AUTO_SMOOTH_ACTIVATION = "elu"
 
+#: Names of the hidden-layer activations.
+ACTIVATION_NAMES = frozenset(ACTIVATIONS)
+
 SHARED_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "architecture": [StrOptions({"mlp", "conv"})],
     "image_shape": [None, "array-like"],
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-    "activation": [StrOptions({"relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})],
+    "activation": [StrOptions(set(ACTIVATION_NAMES))],
     "likelihood": [StrOptions({"auto", "gaussian", "quantile", "bernoulli"}), dict],
     "handle_unknown": [StrOptions({"error", "missing"})],
     "standardize": ["boolean", StrOptions({"auto"})],
@@ -111,13 +115,8 @@ SHARED_CONSTRAINTS: dict = {
 #: Constraints of the estimators whose network size and activation may be
 #: chosen from the data (:func:`latent_size`, :func:`network_activation`).
 AUTO_NETWORK_CONSTRAINTS: dict = {
-    "n_components": [
-        Interval(Integral, 1, None, closed="left"),
-        StrOptions({"auto"}),
-    ],
-    "activation": [
-        StrOptions({"auto", "relu", "elu", "gelu", "tanh", "silu", "leaky_relu"})
-    ],
+    "n_components": [*SHARED_CONSTRAINTS["n_components"], StrOptions({"auto"})],
+    "activation": [StrOptions({"auto", *ACTIVATION_NAMES})],
 }
 
 
@@ -223,27 +222,28 @@ def resolved_plan(plan, params: dict) -> dict:
     return {name: value for name, value in settings.items() if name in params}
 
 
-def latent_size(value, image_like: bool) -> int:
-    """``n_components`` with ``"auto"`` resolved (:data:`AUTO_LATENT`)."""
+def latent_size(value, pixels: bool) -> int:
+    """``n_components`` with ``"auto"`` resolved (:data:`AUTO_LATENT`).
+
+    ``pixels``: whether the columns are pixels (``TabularSchema.pixels``).
+    """
     if value != "auto":
         return int(value)
-    return AUTO_LATENT["image" if image_like else "table"]
+    return AUTO_LATENT["image" if pixels else "table"]
 
 
 def network_activation(
-    value: str, *, image_like: bool, n_components: int, architecture: str
+    value: str, *, pixels: bool, n_components: int, architecture: str
 ) -> str:
     """``activation`` with ``"auto"`` resolved.
 
-    ``"auto"``: :data:`AUTO_SMOOTH_ACTIVATION` for the MLP of an image-like
-    matrix with at least :data:`AUTO_SMOOTH_MIN_LATENT` latent components,
-    ReLU otherwise.
+    ``"auto"``: :data:`AUTO_SMOOTH_ACTIVATION` for the MLP of a pixel matrix
+    (``pixels``) with at least :data:`AUTO_SMOOTH_MIN_LATENT` latent
+    components, ReLU otherwise.
     """
     if value != "auto":
         return value
-    smooth = (
-        image_like and architecture == "mlp" and n_components >= AUTO_SMOOTH_MIN_LATENT
-    )
+    smooth = pixels and architecture == "mlp" and n_components >= AUTO_SMOOTH_MIN_LATENT
     return AUTO_SMOOTH_ACTIVATION if smooth else "relu"
 
 
@@ -455,10 +455,11 @@ AUTO_NETWORK_DOCS: dict[str, str] = {
     "activation": """{{"auto", "relu", "elu", "gelu", "tanh", "silu", \
 "leaky_relu"}}, default={default}
     Hidden-layer activation. ``"auto"``: ELU for the MLP of an image-like
-    matrix (see ``standardize``) with at least 16 latent components, whose
-    smooth decoder models pixels more closely; ReLU otherwise (with fewer
-    components, as in a 2-D embedding, ReLU codes separate classes better).
-    The fitted choice is ``activation_``.""",
+    matrix (as for ``n_components``) with at least 16 latent components,
+    ReLU otherwise (fewer components, as in a 2-D embedding, tables, and
+    ``architecture="conv"``); ``benchmarks/bench_density.py`` and
+    ``benchmarks/bench_defaults.py`` measure the choice. The fitted choice
+    is ``activation_``.""",
 }
 
 _MARKER = "    {shared_parameters}\n"
