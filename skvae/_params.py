@@ -457,9 +457,7 @@ AUTO_NETWORK_DOCS: dict[str, str] = {
     Hidden-layer activation. ``"auto"``: ELU for the MLP of an image-like
     matrix (as for ``n_components``) with at least 16 latent components,
     ReLU otherwise (fewer components, as in a 2-D embedding, tables, and
-    ``architecture="conv"``); ``benchmarks/bench_density.py`` and
-    ``benchmarks/bench_defaults.py`` measure the choice. The fitted choice
-    is ``activation_``.""",
+    ``architecture="conv"``). The fitted choice is ``activation_``.""",
 }
 
 _MARKER = "    {shared_parameters}\n"
