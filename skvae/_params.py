@@ -448,16 +448,18 @@ default={default}
 #: Docs of the parameters of :data:`AUTO_NETWORK_CONSTRAINTS`, for the
 #: estimators that take them (their ``_shared_docs``).
 AUTO_NETWORK_DOCS: dict[str, str] = {
-    "n_components": """int or "auto", default={default}
-    Dimension of the latent space. ``"auto"``: 32 for an image-like matrix
-    (see ``standardize``; pixels modelled as Bernoulli count too), 8 for
-    any other table. The fitted value is ``n_components_``.""",
-    "activation": """{{"auto", "relu", "elu", "gelu", "tanh", "silu", \
-"leaky_relu"}}, default={default}
+    "n_components": f"""int or "auto", default={{default}}
+    Dimension of the latent space. ``"auto"``: {AUTO_LATENT["image"]} for an
+    image-like matrix (see ``standardize``; pixels modelled as Bernoulli
+    count too), {AUTO_LATENT["table"]} for any other table. The fitted value
+    is ``n_components_``.""",
+    "activation": f"""{{{{"auto", "relu", "elu", "gelu", "tanh", "silu", \
+"leaky_relu"}}}}, default={{default}}
     Hidden-layer activation. ``"auto"``: ELU for the MLP of an image-like
-    matrix (as for ``n_components``) with at least 16 latent components,
-    ReLU otherwise (fewer components, as in a 2-D embedding, tables, and
-    ``architecture="conv"``). The fitted choice is ``activation_``.""",
+    matrix (as for ``n_components``) with at least {AUTO_SMOOTH_MIN_LATENT}
+    latent components, ReLU otherwise (fewer components, as in a 2-D
+    embedding, tables, and ``architecture="conv"``). The fitted choice is
+    ``activation_``.""",
 }
 
 _MARKER = "    {shared_parameters}\n"
