@@ -101,8 +101,7 @@ class SequenceVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
         which makes the decoder rely on z. 1 hides it always, in scoring and
         generation too: the decoder then never sees the previous steps.
         Higher values move the codes of series from the local features
-        that the previous steps do not predict towards the global shape
-        (at 1, about as useful to a linear classifier as PCA's scores).
+        that the previous steps do not predict towards the global shape.
     free_bits : float, default=0.1
         Training floor, in nats, of each component's KL per sequence.
     beam_width : int, default=1
