@@ -86,14 +86,19 @@ def as_sequences(X) -> tuple[str, object, bool]:
             "X must be a list of strings, or a numeric array of series of shape "
             f"(n_samples, n_timesteps[, n_channels]); got dtype {array.dtype}."
         )
+    if array.ndim == 1:
+        raise ValueError(
+            f"X is 1-D with no strings (dtype {array.dtype}): pass texts as a list "
+            "of strings, or series as a 2-D array (n_samples, n_timesteps). "
+            "Reshape your data: X.reshape(1, -1) holds one univariate series."
+        )
     squeezed = array.ndim == 2
     if squeezed:
         array = array[:, :, None]
     if array.ndim != 3:
         raise ValueError(
             "Series must be a 2-D array (n_samples, n_timesteps) or a 3-D array "
-            f"(n_samples, n_timesteps, n_channels); got {array.ndim} dimension(s). "
-            "Reshape your data: X.reshape(1, -1) holds one univariate series."
+            f"(n_samples, n_timesteps, n_channels); got {array.ndim} dimensions."
         )
     if array.shape[1] == 0 or array.shape[2] == 0:
         raise ValueError(

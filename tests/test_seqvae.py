@@ -178,6 +178,8 @@ def test_bad_input_is_refused(text_model):
         text_model.transform("abab")
     with pytest.raises(TypeError, match="must be a string"):
         text_model.transform(["ab", None])
+    with pytest.raises(ValueError, match="list of strings"):
+        text_model.transform([1, 2])
     with pytest.raises(ValueError, match="fitted on text"):
         text_model.transform(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="temperature"):
